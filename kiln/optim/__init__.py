@@ -1,0 +1,1 @@
+"""kiln.optim (exports filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""kiln.runner (exports filled in by its owner)."""
