@@ -1,1 +1,20 @@
-"""kiln.optim (exports filled in by its owner)."""
+"""kiln.optim: optim wrappers (accumulation, clipping, AMP), their builder, and parameter schedulers."""
+
+from kiln._lazy import attach
+
+_SCHEDULERS = [
+    "INF", "ParamScheduler", "build_param_schedulers",
+    "ConstantLR", "LinearLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "PolyLR", "OneCycleLR",
+    "ConstantMomentum", "LinearMomentum", "StepMomentum", "MultiStepMomentum", "ExponentialMomentum",
+    "CosineAnnealingMomentum", "PolyMomentum",
+    "ConstantParamScheduler", "LinearParamScheduler", "StepParamScheduler", "MultiStepParamScheduler",
+    "ExponentialParamScheduler", "CosineAnnealingParamScheduler", "PolyParamScheduler", "OneCycleParamScheduler",
+]
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "optim_wrapper": ["OptimWrapper"],
+    "amp_optim_wrapper": ["AmpOptimWrapper"],
+    "builder": ["build_optim_wrapper"],
+    "default_constructor": ["DefaultOptimWrapperConstructor"],
+    "scheduler": _SCHEDULERS,
+})
