@@ -1,0 +1,193 @@
+"""BaseModel: the model side of the training loop (preprocess → forward → losses → update).
+
+A subclass writes only ``forward(inputs, data_samples=None, mode='tensor')``; the Runner calls
+``train_step`` / ``val_step`` / ``test_step``, which this class implements in MMEngine's way.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> from kiln.model import BaseModel
+    >>> class Net(BaseModel):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.fc = nn.Linear(2, 1)
+    ...     def forward(self, inputs, labels=None, mode='tensor'):
+    ...         out = self.fc(inputs)
+    ...         if mode == 'loss':
+    ...             return {'loss': ((out - labels) ** 2).mean()}
+    ...         if mode == 'predict':
+    ...             return [out]
+    ...         if mode == 'tensor':
+    ...             return out
+    ...         self.check_mode(mode)
+    >>> Net().val_step((torch.ones(4, 2), torch.zeros(4, 1)))[0].shape
+    torch.Size([4, 1])
+"""
+
+from __future__ import annotations
+
+from abc import ABCMeta, abstractmethod
+from collections import OrderedDict
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from kiln import dist
+from kiln.model.base_module import BaseModule
+from kiln.model.data_preprocessor import _TracksDevice
+from kiln.registry import MODELS, build_from_cfg
+
+__all__ = ["BaseModel", "MODES", "run_forward", "check_losses"]
+
+MODES = ("loss", "predict", "tensor")
+
+
+def check_mode(mode: Any) -> None:
+    """Raise a ValueError naming the three modes if ``mode`` is not one of them."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be 'loss' (dict of losses for train_step), 'predict' (list of results "
+                         f"for val_step/test_step) or 'tensor' (raw outputs), but got {mode!r}")
+
+
+def run_forward(model: nn.Module, data: Any, mode: str) -> Any:
+    """Call ``model`` on preprocessed ``data``: ``**data`` for a dict, ``*data`` for a list/tuple.
+
+    ``model`` may be a wrapper (DDP): calling it, not its ``module``, fires its forward hooks.
+    """
+    if isinstance(data, dict):
+        return model(**data, mode=mode)
+    if isinstance(data, (list, tuple)):
+        return model(*data, mode=mode)
+    raise TypeError(f"the data preprocessor should return a list, tuple or dict (unpacked into forward), "
+                    f"but returned {type(data).__name__}")
+
+
+def check_losses(losses: Any, model: nn.Module) -> Mapping:
+    """Return ``losses`` if it is a mapping; otherwise say what ``forward(mode='loss')`` returned."""
+    if not isinstance(losses, Mapping):
+        name = type(model).__name__
+        raise TypeError(f"{name}.forward(..., mode='loss') must return a dict of losses, but returned "
+                        f"{type(losses).__name__}; does {name}.forward handle mode='loss'?")
+    return losses
+
+
+def _predictions(outputs: Any, model: nn.Module) -> Any:
+    if outputs is None:
+        name = type(model).__name__
+        raise TypeError(f"{name}.forward(..., mode='predict') returned None; it should return the "
+                        f"predictions (a list/tuple) for the evaluator. Does {name}.forward handle mode='predict'?")
+    return outputs
+
+
+def _reduce_value(name: str, value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.mean()
+    if isinstance(value, list) and all(isinstance(v, torch.Tensor) for v in value):
+        total: Any = 0
+        for v in value:
+            total = total + v.mean()
+        return total
+    raise TypeError(f"losses[{name!r}] is not a tensor or list of tensors, but a {type(value).__name__}")
+
+
+def _total_loss(values: list[tuple[str, Any]]) -> Any:
+    total: Any = None
+    for key, value in values:
+        if "loss" in key:  # substring match: loss_cls, aux_loss, ... all count
+            total = value if total is None else total + value
+    return 0 if total is None else total
+
+
+def _detach(value: Any) -> Any:
+    return value.detach() if isinstance(value, torch.Tensor) else value
+
+
+def _average_across_ranks(log_vars: OrderedDict) -> OrderedDict:
+    """Average the logged values over ranks with ONE collective (for logging only)."""
+    values = list(log_vars.values())
+    device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
+    tensors = [v if isinstance(v, torch.Tensor) else torch.tensor(float(v), device=device) for v in values]
+    return OrderedDict(zip(log_vars.keys(), dist.all_reduce_mean(tensors)))
+
+
+class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
+    """Base class of trainable models: owns the data preprocessor and the train/val/test steps.
+
+    Args:
+        data_preprocessor: None (a :class:`BaseDataPreprocessor`, which only moves data to the
+            device), a config dict built through ``kiln.registry.MODELS``, or an ``nn.Module``.
+        init_cfg: Weight initialisation config, see :class:`BaseModule`.
+    """
+
+    def __init__(self, data_preprocessor: dict | nn.Module | None = None, init_cfg: dict | list | None = None) -> None:
+        super().__init__(init_cfg)
+        if data_preprocessor is None:
+            data_preprocessor = dict(type="BaseDataPreprocessor")
+        if isinstance(data_preprocessor, nn.Module):
+            self.data_preprocessor = data_preprocessor
+        elif isinstance(data_preprocessor, Mapping):
+            self.data_preprocessor = build_from_cfg(data_preprocessor, MODELS, path="data_preprocessor")
+        else:
+            raise TypeError(f"data_preprocessor should be a dict, an nn.Module instance or None, but got "
+                            f"{type(data_preprocessor).__name__}")
+
+    @abstractmethod
+    def forward(self, inputs: torch.Tensor, data_samples: list | None = None, mode: str = "tensor") -> Any:
+        """Losses (``'loss'``), predictions (``'predict'``) or raw tensors (``'tensor'``).
+
+        Call :meth:`check_mode` for a mode you do not handle: it raises an error listing the three.
+        """
+
+    check_mode = staticmethod(check_mode)
+
+    def train_step(self, data: dict | tuple | list, optim_wrapper: Any) -> OrderedDict:
+        """One optimisation step; returns ``log_vars`` (``loss`` first, detached tensors).
+
+        The forward runs inside ``optim_wrapper.optim_context(self)`` (autocast, and no gradient
+        sync on accumulation steps); backward/step/zero_grad happen in ``update_params``.
+        """
+        with optim_wrapper.optim_context(self):
+            data = self.data_preprocessor(data, True)
+            losses = check_losses(self._run_forward(data, mode="loss"), self)
+        parsed_losses, log_vars = self.parse_losses(losses)
+        optim_wrapper.update_params(parsed_losses)
+        return log_vars
+
+    def val_step(self, data: dict | tuple | list) -> Any:
+        """Predictions for a validation batch (the loop provides ``no_grad``)."""
+        data = self.data_preprocessor(data, False)
+        return _predictions(self._run_forward(data, mode="predict"), self)
+
+    def test_step(self, data: dict | tuple | list) -> Any:
+        """Predictions for a test batch (the loop provides ``no_grad``)."""
+        data = self.data_preprocessor(data, False)
+        return _predictions(self._run_forward(data, mode="predict"), self)
+
+    def _run_forward(self, data: Any, mode: str) -> Any:
+        return run_forward(self, data, mode)
+
+    def parse_losses(self, losses: Mapping[str, Any]) -> tuple[torch.Tensor, OrderedDict]:
+        """Sum the losses for backward and collect every value for logging.
+
+        Each value is a tensor (averaged) or a list of tensors (sum of their means); the total is
+        the sum over keys that contain ``'loss'``. ``log_vars`` starts with ``'loss'`` and holds
+        DETACHED tensors: no ``.item()`` here (the logger converts them in one batch at its
+        interval). Under ``torch.distributed`` the logged values are averaged across ranks with
+        one collective; the returned loss stays local.
+
+        Returns:
+            ``(loss, log_vars)``.
+        """
+        values = [(name, _reduce_value(name, value)) for name, value in losses.items()]
+        loss = _total_loss(values)
+        log_vars = OrderedDict([("loss", _detach(loss))])
+        for name, value in values:  # a user key named 'loss' replaces the total, keeping position 0
+            log_vars[name] = _detach(value)
+        if dist.is_distributed():
+            log_vars = _average_across_ranks(log_vars)
+        if not isinstance(loss, torch.Tensor):
+            raise ValueError(f"{type(self).__name__}: none of the losses has 'loss' in its name "
+                             f"(got keys {list(losses)}), so there is nothing to backpropagate")
+        return loss, log_vars

@@ -1,0 +1,155 @@
+"""Distributed model wrappers with the BaseModel step API, and ``is_model_wrapper``.
+
+The Runner calls ``model.train_step(...)`` whether or not the model is wrapped. These wrappers
+route the training forward through the wrapper (so DDP's gradient-sync hooks fire, and
+``no_sync`` works on accumulation steps) and validation/testing through the plain module.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+from torch import nn
+from torch.nn.parallel import DataParallel, DistributedDataParallel
+
+from kiln import dist
+from kiln.model.anomaly import detect_anomalous_params
+from kiln.registry import MODEL_WRAPPERS, Registry
+
+__all__ = [  # noqa: F822 - MMFullyShardedDataParallel is provided lazily by __getattr__
+    "is_model_wrapper", "MMDistributedDataParallel", "MMSeparateDistributedDataParallel",
+    "MMFullyShardedDataParallel",
+]
+
+MODEL_WRAPPERS.register_module(module=DistributedDataParallel)
+MODEL_WRAPPERS.register_module(module=DataParallel)
+
+
+def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> bool:
+    """True if ``model`` is an instance of a class registered in ``registry`` (a wrapper).
+
+    The Runner uses this to reach the user's model (``model.module``) for checkpoints and hooks.
+    """
+    classes = tuple(c for c in registry.module_dict.values() if isinstance(c, type))
+    return isinstance(model, classes)
+
+
+def _train_step(wrapper: nn.Module, data: Any, optim_wrapper: Any, detect: bool) -> Any:
+    """BaseModel.train_step, with the forward run through ``wrapper`` (its hooks fire)."""
+    from kiln.model.base_model import check_losses, run_forward
+
+    module = wrapper.module
+    with optim_wrapper.optim_context(wrapper):
+        data = module.data_preprocessor(data, training=True)
+        losses = check_losses(run_forward(wrapper, data, "loss"), module)
+    parsed_losses, log_vars = module.parse_losses(losses)
+    if detect:  # walks the graph structure only; before backward for clarity
+        detect_anomalous_params(parsed_losses, model=wrapper)
+    optim_wrapper.update_params(parsed_losses)
+    return log_vars
+
+
+@MODEL_WRAPPERS.register_module()
+class MMDistributedDataParallel(DistributedDataParallel):
+    """DDP whose ``train_step`` runs the forward through DDP, and val/test through the module.
+
+    Args:
+        module: A :class:`kiln.model.BaseModel` (anything with ``data_preprocessor``,
+            ``parse_losses``, ``val_step``, ``test_step``).
+        detect_anomalous_params: Log parameters that got no gradient at each step (debugging
+            "Expected to have finished reduction" errors; slow).
+        **kwargs: ``DistributedDataParallel`` arguments (``device_ids``, ``broadcast_buffers``...).
+    """
+
+    def __init__(self, module: nn.Module, detect_anomalous_params: bool = False, **kwargs: Any) -> None:
+        super().__init__(module=module, **kwargs)
+        self.detect_anomalous_params = detect_anomalous_params
+
+    def train_step(self, data: Any, optim_wrapper: Any) -> Any:
+        """Like :meth:`BaseModel.train_step`; gradients are all-reduced during backward."""
+        return _train_step(self, data, optim_wrapper, self.detect_anomalous_params)
+
+    def val_step(self, data: Any) -> Any:
+        """The module's ``val_step`` (no gradient sync needed)."""
+        return self.module.val_step(data)
+
+    def test_step(self, data: Any) -> Any:
+        """The module's ``test_step`` (no gradient sync needed)."""
+        return self.module.test_step(data)
+
+    def _run_forward(self, data: Any, mode: str) -> Any:
+        from kiln.model.base_model import run_forward
+
+        return run_forward(self, data, mode)
+
+
+@MODEL_WRAPPERS.register_module()
+class MMSeparateDistributedDataParallel(DistributedDataParallel):
+    """Wraps each trainable child of ``module`` in its own DDP (e.g. a GAN's generator and
+    discriminator, stepped by different optimizers in the model's own ``train_step``).
+
+    DDP's own ``__init__`` is skipped on purpose: the wrapper holds no parameters itself.
+    Children without trainable parameters are only moved to this rank's device.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        broadcast_buffers: bool = False,
+        find_unused_parameters: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        nn.Module.__init__(self)
+        device = dist.get_device()
+        for name, child in list(module._modules.items()):
+            if child is None:
+                continue
+            child = child.to(device)
+            if any(p.requires_grad for p in child.parameters()):
+                child = MMDistributedDataParallel(
+                    child, broadcast_buffers=broadcast_buffers,
+                    find_unused_parameters=find_unused_parameters, **kwargs)
+            module._modules[name] = child
+        self.module = module
+
+    def train_step(self, data: Any, optim_wrapper: Any) -> Any:
+        return self.module.train_step(data, optim_wrapper)
+
+    def val_step(self, data: Any) -> Any:
+        return self.module.val_step(data)
+
+    def test_step(self, data: Any) -> Any:
+        return self.module.test_step(data)
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """Skip gradient sync in every wrapped child (all entered together)."""
+        with contextlib.ExitStack() as stack:
+            for child in self.module.children():
+                if isinstance(child, DistributedDataParallel):
+                    stack.enter_context(child.no_sync())
+            yield
+
+    def train(self, mode: bool = True) -> MMSeparateDistributedDataParallel:
+        self.training = mode
+        self.module.train(mode)
+        return self
+
+
+def __getattr__(name: str) -> Any:
+    """``MMFullyShardedDataParallel`` is imported on first access (FSDP imports are heavy)."""
+    if name == "MMFullyShardedDataParallel":
+        from kiln.model.fsdp_wrapper import MMFullyShardedDataParallel
+
+        return MMFullyShardedDataParallel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@MODEL_WRAPPERS.register_module(name="MMFullyShardedDataParallel")
+def _build_fsdp(*args: Any, **kwargs: Any) -> nn.Module:
+    """Registry entry that imports the real class (which then replaces this entry) and builds it."""
+    from kiln.model.fsdp_wrapper import MMFullyShardedDataParallel
+
+    return MMFullyShardedDataParallel(*args, **kwargs)
