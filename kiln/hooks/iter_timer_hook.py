@@ -1,0 +1,96 @@
+"""IterTimerHook: per-iteration ``time``/``data_time`` and the ``eta`` shown in log lines.
+
+``data_time`` is the wait for the batch (previous iteration end → ``before_*_iter``); ``time``
+is the whole iteration including that wait (previous iteration end → this iteration end).
+Wall-clock only, no device sync: with an asynchronous GPU a single iteration's time is the host's
+dispatch time, but averaged over the log window it converges to the real step time.
+"""
+
+from __future__ import annotations
+
+import time
+
+from kiln.hooks.hook import DATA_BATCH, Hook
+from kiln.registry import HOOKS
+
+__all__ = ["IterTimerHook"]
+
+
+@HOOKS.register_module()
+class IterTimerHook(Hook):
+    """Time iterations and estimate the remaining time of the train/val/test loop."""
+
+    priority = "NORMAL"
+
+    def __init__(self) -> None:
+        self._t = time.perf_counter()
+        self.start_iter = 0
+        self.time_sec_tot = 0.0
+        self.time_sec_test_val = 0.0
+
+    def before_train(self, runner) -> None:
+        self.start_iter = runner.iter
+        self.time_sec_tot = 0.0
+
+    def _before_epoch(self, runner) -> None:
+        self._t = time.perf_counter()
+
+    def _before_iter(self, runner, mode: str) -> None:
+        runner.message_hub.update_scalar(f"{mode}/data_time", time.perf_counter() - self._t)
+
+    def _after_iter(self, runner, batch_idx: int, mode: str) -> None:
+        now = time.perf_counter()
+        iter_time = now - self._t
+        self._t = now
+        hub = runner.message_hub
+        hub.update_scalar(f"{mode}/time", iter_time)
+        if mode == "train":
+            self.time_sec_tot += iter_time
+            avg = self.time_sec_tot / (runner.iter - self.start_iter + 1)
+            hub.update_info("eta", avg * (runner.max_iters - runner.iter - 1))
+        else:
+            self.time_sec_test_val += iter_time
+            avg = self.time_sec_test_val / (batch_idx + 1)
+            total = len(getattr(runner, f"{mode}_dataloader"))
+            hub.update_info("eta", avg * (total - batch_idx - 1))
+
+    def _after_epoch(self, runner, mode: str) -> None:
+        if mode != "train":
+            self.time_sec_test_val = 0.0
+
+    def before_train_epoch(self, runner) -> None:
+        self._before_epoch(runner)
+
+    def before_val_epoch(self, runner) -> None:
+        self._before_epoch(runner)
+
+    def before_test_epoch(self, runner) -> None:
+        self._before_epoch(runner)
+
+    def before_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
+        self._before_iter(runner, "train")
+
+    def before_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
+        self._before_iter(runner, "val")
+
+    def before_test_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
+        self._before_iter(runner, "test")
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
+                         outputs: dict | None = None) -> None:
+        self._after_iter(runner, batch_idx, "train")
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
+        self._after_iter(runner, batch_idx, "val")
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
+        self._after_iter(runner, batch_idx, "test")
+
+    def after_train_epoch(self, runner) -> None:
+        self._after_epoch(runner, "train")
+
+    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
+        self._after_epoch(runner, "val")
+
+    def after_test_epoch(self, runner, metrics: dict | None = None) -> None:
+        self._after_epoch(runner, "test")

@@ -1,0 +1,191 @@
+"""LoggerHook: prints the log lines, feeds the visualizer, drives the progress bar, closes the run.
+
+Every ``interval`` iterations (and at the end of short epochs) it asks ``runner.log_processor``
+for a line, prints it through ``runner.logger`` and sends the values to ``runner.visualizer``
+(``vis_data/scalars.json``, TensorBoard, ... with ``step = iter + 1``). After each val/test epoch
+it prints the metric summary. At ``after_run`` it closes the visualizer, which writes
+``curves.png``. When stdout is a terminal a rich progress bar runs per epoch / validation.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import shutil
+from collections.abc import Sequence
+from typing import Any
+
+from kiln.errors import ConfigError
+from kiln.hooks.hook import DATA_BATCH, Hook
+from kiln.registry import HOOKS
+from kiln.runner.progress import ProgressBar
+
+__all__ = ["LoggerHook"]
+
+
+def _has_train_loop(runner) -> bool:
+    loop = getattr(runner, "_train_loop", runner)  # MMEngine-style lazy loop attribute
+    return not (loop is None or isinstance(loop, dict))
+
+
+def _scalars_only(tag: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in tag.items():
+        if isinstance(value, numbers.Number):
+            out[key] = value
+        elif hasattr(value, "numel") and value.numel() == 1:
+            out[key] = value.item()  # an eval metric, once per evaluation
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@HOOKS.register_module()
+class LoggerHook(Hook):
+    """Log training/evaluation progress.
+
+    Args:
+        interval: Log every ``interval`` iterations.
+        ignore_last: Skip the line of the last few iterations of an epoch that do not fill an
+            interval (it is always printed when the epoch is shorter than ``interval``).
+        interval_exp_name: Print ``Exp name: ...`` every this many iterations (and at epoch ends).
+        out_dir: Copy the run's log files to ``out_dir/<basename of work_dir>`` after the run.
+        out_suffix: Which files of the log dir are copied.
+        keep_local: Keep the local copies after copying them to ``out_dir``.
+        log_metric_by_epoch: Validation metrics are written with ``step = epoch`` (else ``iter``).
+        progress_bar: True/False forces the rich bar; None shows it when stdout is a terminal.
+        file_client_args, backend_args: MMEngine's remote storage options; only None is supported.
+    """
+
+    priority = "BELOW_NORMAL"
+
+    def __init__(self, interval: int = 10, ignore_last: bool = True, interval_exp_name: int = 1000,
+                 out_dir: str | os.PathLike | None = None,
+                 out_suffix: str | Sequence[str] = (".json", ".log", ".py", "yaml"),
+                 keep_local: bool = True, file_client_args: dict | None = None,
+                 log_metric_by_epoch: bool = True, backend_args: dict | None = None,
+                 progress_bar: bool | None = None) -> None:
+        for name, value in (("interval", interval), ("interval_exp_name", interval_exp_name)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ConfigError(f"default_hooks.logger.{name}", f"expected a positive int, got {value!r}")
+        for name, value in (("file_client_args", file_client_args), ("backend_args", backend_args)):
+            if value is not None:
+                raise ConfigError(f"default_hooks.logger.{name}",
+                                  "remote storage backends are not supported; use a local out_dir")
+        if not isinstance(out_suffix, (str, tuple, list)):
+            raise ConfigError("default_hooks.logger.out_suffix",
+                              f"expected a str or a sequence of str, got {type(out_suffix).__name__}")
+        self.interval = interval
+        self.ignore_last = ignore_last
+        self.interval_exp_name = interval_exp_name
+        self.out_dir = os.fspath(out_dir) if out_dir is not None else None
+        self.out_suffix = (out_suffix,) if isinstance(out_suffix, str) else tuple(out_suffix)
+        self.keep_local = keep_local
+        self.log_metric_by_epoch = log_metric_by_epoch
+        self.progress = ProgressBar(progress_bar)
+        self.json_log_path: str | None = None
+
+    # -- run ---------------------------------------------------------------------------------
+    def before_run(self, runner) -> None:
+        self.json_log_path = f"{runner.timestamp}.json"
+        if self.out_dir is not None:
+            self.out_dir = os.path.join(self.out_dir, os.path.basename(os.path.normpath(runner.work_dir)))
+
+    def after_run(self, runner) -> None:
+        self.progress.stop()
+        runner.visualizer.close()
+        if self.out_dir is None:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        for name in sorted(os.listdir(runner.log_dir)):
+            path = os.path.join(runner.log_dir, name)
+            if os.path.isfile(path) and name.endswith(self.out_suffix):
+                shutil.copy2(path, os.path.join(self.out_dir, name))
+                runner.logger.info(f"{path} was copied to {self.out_dir}")
+                if not self.keep_local:
+                    os.remove(path)
+
+    # -- train -------------------------------------------------------------------------------
+    def _by_epoch(self, runner) -> bool:
+        return getattr(runner.log_processor, "by_epoch", True)
+
+    def before_train_epoch(self, runner) -> None:
+        if self._by_epoch(runner):
+            self.progress.start(f"Epoch {runner.epoch + 1}/{runner.max_epochs}",
+                                total=len(runner.train_dataloader))
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
+                         outputs: dict | None = None) -> None:
+        by_epoch = self._by_epoch(runner)
+        if not by_epoch and not self.progress.active:  # iteration-based: one bar for the run
+            self.progress.start("Train", total=runner.max_iters, completed=runner.iter)
+        self.progress.advance()
+        loader = runner.train_dataloader
+        if self.every_n_train_iters(runner, self.interval_exp_name) or \
+                (by_epoch and self.end_of_epoch(loader, batch_idx)):
+            runner.logger.info(f"Exp name: {runner.experiment_name}")
+        if by_epoch:
+            due = self.every_n_inner_iters(batch_idx, self.interval) or (
+                self.end_of_epoch(loader, batch_idx)
+                and (not self.ignore_last or len(loader) <= self.interval))
+        else:
+            due = self.every_n_train_iters(runner, self.interval)
+        if not due:
+            return
+        tag, line = runner.log_processor.get_log_after_iter(runner, batch_idx, "train")
+        runner.logger.info(line)
+        runner.visualizer.add_scalars(tag, step=runner.iter + 1, file_path=self.json_log_path)
+
+    def after_train_epoch(self, runner) -> None:
+        if self._by_epoch(runner):
+            self.progress.stop()
+
+    def after_train(self, runner) -> None:
+        self.progress.stop()
+
+    # -- val / test --------------------------------------------------------------------------
+    def before_val_epoch(self, runner) -> None:
+        self.progress.start("Val", total=len(runner.val_dataloader))
+
+    def before_test_epoch(self, runner) -> None:
+        self.progress.start("Test", total=len(runner.test_dataloader))
+
+    def _eval_iter(self, runner, batch_idx: int, mode: str) -> None:
+        self.progress.advance()
+        if self.every_n_inner_iters(batch_idx, self.interval):
+            _, line = runner.log_processor.get_log_after_iter(runner, batch_idx, mode)
+            runner.logger.info(line)
+
+    def after_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
+        self._eval_iter(runner, batch_idx, "val")
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
+        self._eval_iter(runner, batch_idx, "test")
+
+    def after_val_epoch(self, runner, metrics: dict | None = None) -> None:
+        self.progress.stop()
+        tag, line = runner.log_processor.get_log_after_epoch(runner, len(runner.val_dataloader), "val")
+        runner.logger.info(line)
+        if self.log_metric_by_epoch:
+            step = runner.epoch if _has_train_loop(runner) else 0
+        else:
+            step = runner.iter if _has_train_loop(runner) else 0
+        runner.visualizer.add_scalars(_scalars_only(tag), step=step, file_path=self.json_log_path)
+
+    def after_test_epoch(self, runner, metrics: dict | None = None) -> None:
+        self.progress.stop()
+        tag, line = runner.log_processor.get_log_after_epoch(
+            runner, len(runner.test_dataloader), "test", with_non_scalar=True)
+        runner.logger.info(line)
+        path = os.path.join(runner.log_dir, self.json_log_path or f"{runner.timestamp}.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(_jsonable(tag), f)

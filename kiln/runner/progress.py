@@ -1,0 +1,91 @@
+"""A rich progress bar per train epoch / validation / test, shown only when stdout is a terminal.
+
+In CI, in files, or under pytest's capture there is no bar: the log lines are the whole output.
+``advance()`` runs every iteration, so it only counts; the bar is redrawn at most
+``refresh_per_second`` times (rich also refreshes on its own thread). rich is imported lazily.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from kiln.dist import is_main_process
+
+__all__ = ["ProgressBar", "stdout_is_terminal"]
+
+
+def stdout_is_terminal() -> bool:
+    isatty = getattr(sys.stdout, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+class ProgressBar:
+    """One live bar at a time (``start`` → ``advance`` … → ``stop``).
+
+    Args:
+        enabled: True/False to force; None shows it when stdout is a terminal (rank 0 only).
+        refresh_per_second: Upper bound of redraws.
+    """
+
+    def __init__(self, enabled: bool | None = None, refresh_per_second: float = 4.0) -> None:
+        self.enabled = enabled
+        self._interval = 1.0 / refresh_per_second
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+        self._shown = 0
+        self._last = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self._progress is not None
+
+    def _wanted(self) -> bool:
+        if not is_main_process():
+            return False
+        return stdout_is_terminal() if self.enabled is None else bool(self.enabled)
+
+    def start(self, description: str, total: int | None, completed: int = 0) -> None:
+        """Open a bar (closing any previous one); a no-op when no terminal is attached."""
+        self.stop()
+        if not self._wanted():
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            refresh_per_second=1.0 / self._interval, transient=True, redirect_stdout=True)
+        self._progress.start()
+        self._task = self._progress.add_task(description, total=total, completed=completed)
+        self._done = self._shown = completed
+        self._last = time.monotonic()
+
+    def advance(self, n: int = 1) -> None:
+        """Count ``n`` finished iterations; push them to the bar at most a few times per second."""
+        if self._progress is None:
+            return
+        self._done += n
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._progress.update(self._task, completed=self._done)
+            self._shown, self._last = self._done, now
+
+    def stop(self) -> None:
+        if self._progress is None:
+            return
+        self._progress.update(self._task, completed=self._done)
+        self._progress.stop()
+        self._progress = self._task = None

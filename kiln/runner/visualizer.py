@@ -1,0 +1,143 @@
+"""The Visualizer: fans logged scalars and the config out to its backends, and draws curves.png.
+
+Config form as in MMEngine::
+
+    visualizer=dict(type='Visualizer',
+                    vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+
+The Runner adds ``name`` and ``save_dir=<log_dir>``; each backend writes under
+``<log_dir>/vis_data``. Only rank 0 writes. Image drawing (MMEngine's ``draw_*``/``add_image``)
+is not part of kiln.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from kiln.dist import is_main_process, master_only
+from kiln.errors import ConfigError
+from kiln.logging import print_log
+from kiln.registry import VISBACKENDS, VISUALIZERS
+from kiln.runner.vis_backend import BaseVisBackend
+
+__all__ = ["Visualizer"]
+
+
+@VISUALIZERS.register_module()
+class Visualizer:
+    """Send scalars/config to every backend; at ``close()`` write ``<save_dir>/curves.png``.
+
+    Args:
+        name: Instance name (``Visualizer.get_instance(name)``).
+        vis_backends: Backend configs (``dict(type='LocalVisBackend')``) or instances.
+        save_dir: The run's log dir; backends get ``<save_dir>/vis_data`` unless they set their own.
+        plot_curves: Draw ``curves.png`` at close.
+    """
+
+    _instances: dict[str, Visualizer] = {}
+    _current: str | None = None
+
+    def __init__(self, name: str = "visualizer", vis_backends: Sequence[dict | BaseVisBackend] | dict | None = None,
+                 save_dir: str | os.PathLike | None = None, plot_curves: bool = True,
+                 **kwargs: Any) -> None:
+        unknown = set(kwargs) - {"image", "fig_save_cfg", "fig_show_cfg"}  # MMEngine's image options
+        if unknown:
+            raise ConfigError("visualizer", f"unexpected argument(s) {sorted(unknown)}; it accepts "
+                                            "name, vis_backends, save_dir, plot_curves")
+        self.instance_name = name
+        self._save_dir = os.fspath(save_dir) if save_dir is not None else None
+        self._plot_curves = plot_curves
+        self._dataset_meta: dict | None = None
+        self._history: list[tuple[int, dict[str, Any]]] = []
+        self._backends: dict[str, BaseVisBackend] = {}
+        if isinstance(vis_backends, (dict, BaseVisBackend)):
+            vis_backends = [vis_backends]
+        for i, cfg in enumerate(vis_backends or []):
+            self._add_backend(cfg, f"visualizer.vis_backends[{i}]")
+        Visualizer._instances[name] = self
+        Visualizer._current = name
+
+    def _add_backend(self, cfg: dict | BaseVisBackend, path: str) -> None:
+        if isinstance(cfg, BaseVisBackend):
+            backend, name = cfg, type(cfg).__name__
+        elif isinstance(cfg, dict):
+            cfg = dict(cfg)
+            name = cfg.pop("name", None)
+            if cfg.get("save_dir") is None and self._save_dir is not None:
+                cfg["save_dir"] = os.path.join(self._save_dir, "vis_data")
+            backend = VISBACKENDS.build(cfg, path=path)
+            name = name or type(backend).__name__
+        else:
+            raise ConfigError(path, f"expected a backend config dict or instance, got {type(cfg).__name__}")
+        if name in self._backends:
+            raise ConfigError(path, f"two backends are named {name!r}; give one a distinct 'name'")
+        self._backends[name] = backend
+
+    # -- instances (MMEngine's ManagerMixin) -------------------------------------------------
+    @classmethod
+    def get_instance(cls, name: str, **kwargs: Any) -> Visualizer:
+        if name not in cls._instances:
+            cls(name=name, **kwargs)
+        cls._current = name
+        return cls._instances[name]
+
+    @classmethod
+    def get_current_instance(cls) -> Visualizer:
+        if cls._current is None:
+            return cls.get_instance("visualizer")
+        return cls._instances[cls._current]
+
+    @classmethod
+    def check_instance_created(cls, name: str) -> bool:
+        return name in cls._instances
+
+    # -- properties --------------------------------------------------------------------------
+    @property
+    def dataset_meta(self) -> dict | None:
+        return self._dataset_meta
+
+    @dataset_meta.setter
+    def dataset_meta(self, meta: dict | None) -> None:
+        self._dataset_meta = meta
+
+    @property
+    def save_dir(self) -> str | None:
+        return self._save_dir
+
+    def get_backend(self, name: str) -> BaseVisBackend | None:
+        return self._backends.get(name)
+
+    # -- writing -----------------------------------------------------------------------------
+    @master_only
+    def add_config(self, config: Any, **kwargs: Any) -> None:
+        for backend in self._backends.values():
+            backend.add_config(config, **kwargs)
+
+    @master_only
+    def add_scalar(self, name: str, value: Any, step: int = 0, **kwargs: Any) -> None:
+        self._history.append((step, {name: value}))
+        for backend in self._backends.values():
+            backend.add_scalar(name, value, step, **kwargs)
+
+    @master_only
+    def add_scalars(self, scalar_dict: dict[str, Any], step: int = 0, file_path: str | None = None,
+                    **kwargs: Any) -> None:
+        """Write one step's values to every backend (called by LoggerHook at log intervals)."""
+        self._history.append((step, dict(scalar_dict)))
+        for backend in self._backends.values():
+            backend.add_scalars(scalar_dict, step, file_path=file_path, **kwargs)
+
+    def close(self) -> None:
+        """Close the backends and draw ``<save_dir>/curves.png`` (rank 0, once per run)."""
+        for backend in self._backends.values():
+            backend.close()
+        if self._plot_curves and self._save_dir is not None and self._history and is_main_process():
+            from kiln.runner.curves import plot_curves
+
+            path = plot_curves(self._history, os.path.join(self._save_dir, "curves.png"),
+                               title=self.instance_name)
+            if path is not None:
+                print_log(f"Loss and metric curves are saved to {path}", logger="current")
+        self._history = []
