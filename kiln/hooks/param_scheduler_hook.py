@@ -1,0 +1,51 @@
+"""``ParamSchedulerHook``: step the parameter schedulers at the right moment of the loop.
+
+Iteration-based schedulers step after every train iteration, epoch-based ones after every
+train epoch, and schedulers that need validation metrics (``need_val_args``, e.g.
+ReduceOnPlateau) after each validation, with the metrics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from kiln.hooks.hook import DATA_BATCH, Hook
+from kiln.registry import HOOKS
+
+__all__ = ["ParamSchedulerHook"]
+
+
+def _schedulers(runner) -> Iterator[Any]:
+    """Every scheduler of the run: a list, or a dict of lists (one per optimizer)."""
+    schedulers = getattr(runner, "param_schedulers", None)
+    if not schedulers:
+        return
+    groups = schedulers.values() if isinstance(schedulers, dict) else [schedulers]
+    for group in groups:
+        yield from (group if isinstance(group, (list, tuple)) else [group])
+
+
+@HOOKS.register_module()
+class ParamSchedulerHook(Hook):
+    """Step ``runner.param_schedulers`` (by iteration, by epoch, or with validation metrics)."""
+
+    priority = "LOW"
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
+                         outputs: dict | None = None) -> None:
+        for scheduler in _schedulers(runner):
+            if not scheduler.by_epoch and not getattr(scheduler, "need_val_args", False):
+                scheduler.step()
+
+    def after_train_epoch(self, runner) -> None:
+        for scheduler in _schedulers(runner):
+            if scheduler.by_epoch and not getattr(scheduler, "need_val_args", False):
+                scheduler.step()
+
+    def after_val_epoch(self, runner, metrics: dict[str, float] | None = None) -> None:
+        if metrics is None:
+            return
+        for scheduler in _schedulers(runner):
+            if getattr(scheduler, "need_val_args", False):
+                scheduler.step(metrics)
