@@ -132,27 +132,23 @@ def convert_foreign(obj: Any) -> Any:
 def message_hub_to_plain(state: dict[str, Any]) -> dict[str, Any]:
     """An MMEngine ``message_hub`` entry (after :func:`convert_foreign`) in kiln's plain layout.
 
-    Each history buffer becomes ``{'data': [values], 'counts': [counts], 'max_length': n,
-    'global_sum': s, 'global_count': c}``; runtime info and ``resumed_keys`` are kept.
+    Each history buffer becomes ``{'log_history': [...], 'count_history': [...], 'max_length': n}``
+    (what ``kiln.runner.message_hub.HistoryBuffer(**state)`` takes); runtime info and
+    ``resumed_keys`` are kept as they are.
     """
     scalars = {}
     for key, buf in state.get("log_scalars", {}).items():
-        if not isinstance(buf, dict):
-            continue
-        scalars[key] = {
-            "data": _as_list(buf.get("log_history", [])),
-            "counts": _as_list(buf.get("count_history", [])),
-            "max_length": int(buf.get("max_length", 1000000)),
-            "global_sum": float(_as_number(buf.get("global_sum", 0.0))),
-            "global_count": int(_as_number(buf.get("global_count", 0))),
-        }
+        if isinstance(buf, dict) and "log_history" in buf:
+            scalars[key] = {
+                "log_history": _as_list(buf["log_history"]),
+                "count_history": _as_list(buf.get("count_history", [1] * len(buf["log_history"]))),
+                "max_length": int(buf.get("max_length", 1_000_000)),
+            }
+        elif isinstance(buf, dict):  # already kiln's layout
+            scalars[key] = buf
     return {"log_scalars": scalars, "runtime_info": dict(state.get("runtime_info", {})),
             "resumed_keys": dict(state.get("resumed_keys", {}))}
 
 
 def _as_list(value: Any) -> list:
     return value.tolist() if isinstance(value, torch.Tensor) else list(value)
-
-
-def _as_number(value: Any) -> float:
-    return value.item() if isinstance(value, torch.Tensor) else value

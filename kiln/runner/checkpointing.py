@@ -1,0 +1,339 @@
+"""Compose, save, load and resume a run's checkpoint (``Runner.save_checkpoint/load_checkpoint/resume``).
+
+The Runner delegates here, so its file stays a thin shell. A checkpoint holds MMEngine's keys
+(``meta``, ``state_dict``, ``optimizer``, ``param_schedulers``, ``message_hub``) plus what an
+exact resume needs and MMEngine lacks: the loop position (``loop_state``), the sampler's
+epoch/position (``sampler``), every RNG (``rng``) and, when a save falls inside a gradient
+accumulation window, the gradients accumulated so far. All of it is plain data: the file
+loads with ``torch.load(weights_only=True)``.
+
+Resume follows the config where it changed (MMEngine issue #1565): progress counters come from
+the checkpoint, schedule hyper-parameters (milestones, ``end``, ...) from the new config, and
+every difference is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+
+from kiln.checkpoint.loading import apply_state
+from kiln.checkpoint.mmengine_compat import message_hub_to_plain
+from kiln.checkpoint.reading import read_checkpoint
+from kiln.checkpoint.saving import save_checkpoint as save_checkpoint_file
+from kiln.dist import get_device, get_world_size, is_main_process
+from kiln.errors import CheckpointError
+from kiln.logging import print_log
+from kiln.runner.rng import rng_state, set_rng_state
+
+__all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint"]
+
+# Scheduler state entries that record progress; every other entry is configuration.
+_SCHEDULER_PROGRESS_KEYS = frozenset({
+    "last_step", "last_epoch", "_step_count", "_last_lr", "_last_value", "_get_lr_called_within_step",
+    "_global_step", "_initial_step", "_is_initial",
+})
+_WARNING = logging.WARNING
+
+
+# -- saving ---------------------------------------------------------------------------------
+def save_checkpoint(runner, out_dir: str, filename: str, save_optimizer: bool = True,
+                    save_param_scheduler: bool = True, meta: Mapping[str, Any] | None = None,
+                    by_epoch: bool = True, save_format: str = "pth") -> str | None:
+    """Save the run's state to ``out_dir/filename`` atomically (rank 0; other ranks return None).
+
+    Args:
+        runner: The runner.
+        out_dir: Directory of the file.
+        filename: File name, e.g. ``epoch_3.pth``.
+        save_optimizer: Include the optimizer state.
+        save_param_scheduler: Include the schedulers' states.
+        meta: Extra ``meta`` entries (plain types).
+        by_epoch: Saved at an epoch end (``meta.epoch`` = epochs done) or after an iteration
+            (``meta.iter`` = iterations done), MMEngine's convention.
+        save_format: ``'pth'`` or ``'safetensors'`` (weights only).
+
+    Returns:
+        The path written, or None on ranks other than 0.
+
+    Raises:
+        CheckpointError: The model has non-finite weights (nothing is written), or the write
+            failed (the previous file is kept).
+    """
+    if not is_main_process():
+        return None
+    checkpoint = build_checkpoint(runner, save_optimizer, save_param_scheduler, meta, by_epoch)
+    path = os.path.join(out_dir, filename)
+    _refuse_non_finite(checkpoint["state_dict"], path)
+    runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
+    return save_checkpoint_file(checkpoint, path, save_format=save_format)
+
+
+def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: bool = True,
+                     meta: Mapping[str, Any] | None = None, by_epoch: bool = True) -> dict[str, Any]:
+    """The checkpoint dict of the run as it is now (before hooks add their entries)."""
+    checkpoint: dict[str, Any] = {
+        "meta": _meta(runner, meta, by_epoch),
+        "state_dict": _cpu(_unwrap(runner.model).state_dict()),
+        "message_hub": runner.message_hub.state_dict(),
+    }
+    optim_wrapper = getattr(runner, "optim_wrapper", None)
+    if save_optimizer and hasattr(optim_wrapper, "state_dict"):
+        checkpoint["optimizer"] = _cpu(optim_wrapper.state_dict())
+        grads = _accumulated_grads(runner, optim_wrapper)
+        if grads:
+            checkpoint["accumulated_grads"] = grads
+    schedulers = getattr(runner, "param_schedulers", None)
+    if save_param_scheduler and schedulers:
+        checkpoint["param_schedulers"] = _scheduler_states(schedulers)
+    loop = _train_loop(runner)
+    if loop is not None:
+        checkpoint["loop_state"] = loop.state.state_dict()
+        sampler = getattr(loop, "sampler", None)
+        if hasattr(sampler, "state_dict"):
+            checkpoint["sampler"] = dict(sampler.state_dict())
+    checkpoint["rng"] = rng_state()
+    return checkpoint
+
+
+def _meta(runner, extra: Mapping[str, Any] | None, by_epoch: bool) -> dict[str, Any]:
+    import kiln
+
+    epoch, it = int(runner.epoch), int(runner.iter)
+    meta: dict[str, Any] = dict(extra or {})
+    meta.update(
+        epoch=epoch + 1 if by_epoch else epoch,
+        iter=it if by_epoch else it + 1,
+        seed=getattr(runner, "seed", None),
+        experiment_name=getattr(runner, "experiment_name", None),
+        time=time.strftime("%Y%m%d_%H%M%S", time.localtime()),
+        kiln_version=kiln.__version__,
+        world_size=get_world_size(),
+    )
+    loop = _train_loop(runner)
+    if loop is not None:
+        meta["max_epochs"] = int(getattr(loop, "max_epochs", 0) or 0)
+        meta["max_iters"] = int(getattr(loop, "max_iters", 0) or 0)
+        dataset_meta = getattr(getattr(loop.dataloader, "dataset", None), "metainfo", None)
+        if dataset_meta is not None:
+            meta["dataset_meta"] = dataset_meta
+    cfg = getattr(runner, "cfg", None)
+    if cfg:
+        text = getattr(cfg, "pretty_text", None)
+        meta["cfg"] = text if isinstance(text, str) else str(cfg)
+    return meta
+
+
+def _refuse_non_finite(state_dict: Mapping[str, Any], path: str) -> None:
+    floats = [(k, v) for k, v in state_dict.items() if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    if not floats:
+        return
+    # One deliberate sync per save (never per iteration): is every weight finite?
+    finite = torch.stack([torch.isfinite(v).all() for _, v in floats]).tolist()
+    bad = [k for (k, _), ok in zip(floats, finite) if not ok]
+    if bad:
+        shown = ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise CheckpointError(f"refusing to save checkpoint {path}: the model has non-finite (NaN/inf) "
+                              f"weights in {shown}. Training diverged; the previous checkpoint is kept. "
+                              "Lower the learning rate or clip gradients, then resume from it.")
+
+
+def _accumulated_grads(runner, optim_wrapper) -> dict[str, torch.Tensor]:
+    """Gradients summed so far when the save falls inside an accumulation window (else empty)."""
+    acc = int(getattr(optim_wrapper, "_accumulative_counts", 1) or 1)
+    inner = int(getattr(optim_wrapper, "_inner_count", 0) or 0)
+    if acc <= 1 or inner % acc == 0:
+        return {}
+    model = _unwrap(runner.model)
+    return {name: p.grad.detach().cpu().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _scheduler_states(schedulers: Any) -> Any:
+    if isinstance(schedulers, Mapping):
+        return {name: [s.state_dict() for s in group] for name, group in schedulers.items()}
+    return [s.state_dict() for s in schedulers]
+
+
+# -- loading -------------------------------------------------------------------------------
+def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bool = False,
+                    revise_keys: Sequence[tuple[str, str]] = ((r"^module\.", ""),)) -> dict[str, Any]:
+    """Load a checkpoint's weights into the runner's model (``load_from``); returns the checkpoint.
+
+    Hooks see the checkpoint first (``after_load_checkpoint``: e.g. EMAHook swaps weights), then
+    it goes through the one shared loader (mismatch table; ``strict=True`` raises on every rank).
+    """
+    checkpoint = read_checkpoint(filename, map_location)
+    runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+    apply_state(_unwrap(runner.model), checkpoint, strict=strict, revise=revise_keys)
+    print_log(f"Load checkpoint from {filename}", logger="current")
+    return checkpoint
+
+
+def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_scheduler: bool = True,
+           map_location: Any = "default") -> dict[str, Any]:
+    """Restore everything a run needs to continue exactly where ``filename`` was saved.
+
+    Model, optimizer (and gradients accumulated mid-window), schedulers, loop counters and
+    position, sampler epoch/position, message hub history, and the RNG states. Changed
+    ``max_epochs``/``max_iters``/scheduler settings and a different world size are reported.
+    """
+    if map_location == "default":
+        map_location = get_device()
+    checkpoint = load_checkpoint(runner, filename, map_location=map_location)
+    meta = checkpoint.get("meta", {})
+    loop = _train_loop(runner)
+    if loop is not None:
+        _restore_loop(runner, loop, checkpoint)
+    _check_seed(runner, meta)
+    _check_world_size(meta)
+    if "message_hub" in checkpoint:
+        runner.message_hub.load_state_dict(message_hub_to_plain(checkpoint["message_hub"]))
+    optim_wrapper = getattr(runner, "optim_wrapper", None)
+    if resume_optimizer and "optimizer" in checkpoint and hasattr(optim_wrapper, "load_state_dict"):
+        optim_wrapper.load_state_dict(checkpoint["optimizer"])
+        _restore_grads(runner, checkpoint.get("accumulated_grads"))
+    schedulers = getattr(runner, "param_schedulers", None)
+    if resume_param_scheduler and schedulers and "param_schedulers" in checkpoint:
+        _restore_schedulers(schedulers, checkpoint["param_schedulers"])
+    if "rng" in checkpoint:  # last: nothing above may draw random numbers after this
+        set_rng_state(checkpoint["rng"])
+    print_log(f"resumed epoch: {runner.epoch}, iter: {runner.iter}", logger="current")
+    return checkpoint
+
+
+def _restore_loop(runner, loop, checkpoint: Mapping[str, Any]) -> None:
+    meta = checkpoint.get("meta", {})
+    state = checkpoint.get("loop_state")
+    if state is None:  # an MMEngine checkpoint: counters only, from meta
+        epoch, it = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
+        batch = 0
+        if type(loop).__name__ == "IterBasedTrainLoop":
+            length = max(len(loop.dataloader), 1)
+            epoch, batch = divmod(it, length)
+        state = {"epoch": epoch, "iter": it, "batch_idx_in_epoch": batch}
+    loop.state.load_state_dict(dict(state))
+    sampler = getattr(loop, "sampler", None)
+    sampler_state = checkpoint.get("sampler")
+    if sampler_state is not None and hasattr(sampler, "load_state_dict"):
+        sampler_state = dict(sampler_state)
+        old_ws, new_ws = int(sampler_state.get("world_size", 1)), get_world_size()
+        if old_ws != new_ws and "position" in sampler_state:  # same number of samples seen overall
+            sampler_state["position"] = int(sampler_state["position"]) * old_ws // new_ws
+        sampler.load_state_dict(sampler_state)
+    for key, new in (("max_epochs", getattr(loop, "max_epochs", None)), ("max_iters", getattr(loop, "max_iters", None))):
+        old = meta.get(key)
+        if old is not None and new is not None and int(old) != int(new):
+            print_log(f"train_cfg.{key} changed from {old} (checkpoint) to {new} (config): training "
+                      f"continues until {key} = {new}.", logger="current")
+
+
+def _check_seed(runner, meta: Mapping[str, Any]) -> None:
+    seed, saved = getattr(runner, "seed", None), meta.get("seed")
+    if saved is not None and seed is not None and saved != seed:
+        print_log(f"randomness.seed is {seed} but the checkpoint was trained with seed {saved}: the "
+                  f"data order and random states continue from the checkpoint (seed {saved}).",
+                  logger="current", level=_WARNING)
+
+
+def _check_world_size(meta: Mapping[str, Any]) -> None:
+    saved, now = meta.get("world_size"), get_world_size()
+    if saved is not None and int(saved) != now:
+        print_log(f"The checkpoint was saved by {saved} process(es) but this run has {now}: the "
+                  "effective batch size and each rank's data shard change, so the run will not "
+                  "continue bitwise as the original would have.", logger="current", level=_WARNING)
+
+
+def _restore_grads(runner, grads: Mapping[str, torch.Tensor] | None) -> None:
+    if not grads:
+        return
+    params = dict(_unwrap(runner.model).named_parameters())
+    for name, grad in grads.items():
+        if name in params:
+            params[name].grad = grad.to(params[name].device)
+
+
+def _restore_schedulers(schedulers: Any, saved: Any) -> None:
+    if isinstance(schedulers, Mapping):
+        for name, group in schedulers.items():
+            if isinstance(saved, Mapping) and name in saved:
+                _restore_scheduler_list(group, saved[name], f"param_scheduler.{name}")
+        return
+    _restore_scheduler_list(schedulers, saved, "param_scheduler")
+
+
+def _restore_scheduler_list(schedulers: Sequence[Any], saved: Sequence[Any], path: str) -> None:
+    if len(saved) != len(schedulers):
+        print_log(f"{path}: the checkpoint has {len(saved)} scheduler(s), the config {len(schedulers)}; "
+                  f"the first {min(len(saved), len(schedulers))} resume their progress, the rest "
+                  "start fresh.", logger="current", level=_WARNING)
+    for index, (scheduler, state) in enumerate(zip(schedulers, saved)):
+        fresh = scheduler.state_dict()
+        merged, changes = dict(state), []
+        for key, value in fresh.items():
+            if key in _SCHEDULER_PROGRESS_KEYS or key not in state or _same(value, state[key]):
+                continue
+            merged[key] = value
+            changes.append(f"{key}: {state[key]!r} -> {value!r}")
+        scheduler.load_state_dict(merged)
+        if changes:
+            print_log(f"{path}[{index}] ({type(scheduler).__name__}) differs from the checkpoint "
+                      f"({'; '.join(changes)}): resuming its progress with the NEW config.",
+                      logger="current", level=_WARNING)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and torch.equal(a.cpu(), b.cpu())
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    try:
+        return bool(a == b)
+    except Exception:  # objects without a usable ==
+        return a is b
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _train_loop(runner) -> Any:
+    """The built train loop, or None (not built yet / val- or test-only runner)."""
+    loop = getattr(runner, "_train_loop", None)
+    if loop is None or isinstance(loop, Mapping):
+        try:
+            loop = runner.train_loop
+        except Exception:  # a runner without training parts
+            return None
+    return loop if hasattr(loop, "state") else None
+
+
+def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The user's model inside DDP/FSDP-style wrappers (checkpoints never carry ``module.``)."""
+    from kiln.model.wrappers import is_model_wrapper
+
+    while is_model_wrapper(model):
+        model = model.module
+    return model
+
+
+def _cpu(obj: Any) -> Any:
+    """Tensors moved to CPU (no copy for CPU tensors); a state dict keeps its ``_metadata``."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, Mapping):
+        out = OrderedDict() if isinstance(obj, OrderedDict) else {}
+        for key, value in obj.items():
+            out[key] = _cpu(value)
+        metadata = getattr(obj, "_metadata", None)
+        if metadata is not None and isinstance(out, OrderedDict):
+            out._metadata = metadata  # type: ignore[attr-defined]
+        return out
+    if isinstance(obj, (list, tuple)):
+        items = [_cpu(v) for v in obj]
+        return items if isinstance(obj, list) else tuple(items)
+    return obj
