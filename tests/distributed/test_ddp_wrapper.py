@@ -127,3 +127,51 @@ def test_detect_anomalous_params_names_the_unused_layer(tmp_path):
     text = (tmp_path / "log0.txt").read_text()
     assert "module.unused.weight with shape torch.Size([2, 2]) is not in the computational graph" in text
     assert "module.net.0.weight" not in text
+
+
+class GAN(BaseModel):
+    """Two trainable parts and a frozen one; the model steps them itself."""
+
+    def __init__(self):
+        super().__init__()
+        self.generator = nn.Linear(2, 2)
+        self.discriminator = nn.Linear(2, 1)
+        self.frozen = nn.Linear(2, 2).requires_grad_(False)
+
+    def forward(self, inputs, mode="tensor"):
+        return self.discriminator(self.generator(inputs))
+
+    def train_step(self, data, optim_wrapper):
+        with self.generator.no_sync(), self.discriminator.no_sync():  # a custom step may use no_sync
+            pass
+        return {"called_with": optim_wrapper}
+
+
+def _separate_worker(rank, url, out_dir):
+    _init(rank, url)
+    try:
+        from kiln.model import MMSeparateDistributedDataParallel
+
+        wrapper = MMSeparateDistributedDataParallel(GAN())
+        kinds = {name: type(child).__name__ for name, child in wrapper.module.named_children()}
+        with wrapper.no_sync():
+            flags = [c.require_backward_grad_sync for c in wrapper.module.children()
+                     if isinstance(c, MMDistributedDataParallel)]
+        after = [c.require_backward_grad_sync for c in wrapper.module.children()
+                 if isinstance(c, MMDistributedDataParallel)]
+        wrapper.train(False)
+        torch.save({"kinds": kinds, "flags": flags, "after": after, "is_wrapper": is_model_wrapper(wrapper),
+                    "training": [m.training for m in wrapper.modules()],
+                    "step": wrapper.train_step(None, "OPT")["called_with"]}, f"{out_dir}/rank{rank}.pt")
+    finally:
+        torch_dist.destroy_process_group()
+
+
+def test_separate_ddp_wraps_each_trainable_child(tmp_path):
+    _spawn(_separate_worker, tmp_path)
+    res = torch.load(tmp_path / "rank0.pt")
+    assert res["kinds"] == {"data_preprocessor": "BaseDataPreprocessor", "generator": "MMDistributedDataParallel",
+                            "discriminator": "MMDistributedDataParallel", "frozen": "Linear"}
+    assert res["flags"] == [False, False] and res["after"] == [True, True]  # all children entered together
+    assert res["is_wrapper"] and not any(res["training"])
+    assert res["step"] == "OPT"
