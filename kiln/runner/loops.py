@@ -258,9 +258,7 @@ class _EvalLoop(BaseLoop):
 
     def __init__(self, runner, dataloader: Any, evaluator: Any, fp16: bool = False) -> None:
         super().__init__(runner, dataloader)
-        if isinstance(evaluator, (dict, list, tuple)):
-            evaluator = runner.build_evaluator(evaluator)
-        self.evaluator = evaluator
+        self.evaluator = evaluator = runner.build_evaluator(evaluator)
         meta = _dataset_meta(self.dataloader)
         if meta is not None and hasattr(evaluator, "dataset_meta"):
             evaluator.dataset_meta = meta
