@@ -82,9 +82,11 @@ def load_checkpoint_file(
 
 def _explain_load_error(filename: str, exc: Exception) -> CheckpointError:
     text = str(exc)
-    if "Weights only load failed" in text:
-        detail = next((line.strip() for line in text.splitlines() if "Unsupported global" in line
-                       or "WeightsUnpickler error" in line), "")
+    # torch reports both unsafe pickles and plain garbage as "Weights only load failed"; only a
+    # GLOBAL (an importable class/function to call) means "needs arbitrary unpickling".
+    if "Weights only load failed" in text and "GLOBAL" in text:
+        detail = next((line.strip() for line in text.splitlines() if "Unsupported global" in line), "")
+        detail = detail.split(" was not an allowed global")[0].replace("WeightsUnpickler error: ", "")
         return CheckpointError(
             f"refused to load checkpoint {filename!r} with weights_only=True: it contains pickled "
             f"Python objects, not only tensors and plain containers{f' ({detail})' if detail else ''}. "
@@ -92,7 +94,8 @@ def _explain_load_error(filename: str, exc: Exception) -> CheckpointError:
             "command on this machine. Only if you trust where the file came from, opt in with "
             "weights_only=False, e.g. dict(type='Pretrained', checkpoint=..., weights_only=False) "
             "or load_checkpoint(model, filename, weights_only=False).")
-    first = text.strip().splitlines()[0] if text.strip() else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = next((line for line in lines if line.startswith("Unsupported")), lines[0] if lines else "")
     return CheckpointError(f"checkpoint {filename!r} cannot be read (truncated or corrupt file?): "
                            f"{type(exc).__name__}: {first}")
 

@@ -131,8 +131,10 @@ def trunc_normal_(tensor: torch.Tensor, mean: float = 0.0, std: float = 1.0, a: 
                   b: float = 2.0) -> torch.Tensor:
     """Fill ``tensor`` from N(mean, std²) truncated to the ABSOLUTE interval [a, b]; returns it.
 
-    Uses torch's inverse-CDF sampler (same algorithm, same warning when ``mean`` is more than
-    2 std outside [a, b]), so kiln's init costs what a plain ``torch.nn.init`` loop costs.
+    Delegates to ``torch.nn.init.trunc_normal_`` (same cut-off semantics, same warning when
+    ``mean`` is more than 2 std outside [a, b]), so kiln's init costs exactly what a plain
+    ``torch.nn.init`` loop costs. Note: recent torch samples by rejection, which reads one flag
+    back from the device per tensor; that sync is torch's, not kiln's bookkeeping.
     """
     return nn.init.trunc_normal_(tensor, mean=mean, std=std, a=a, b=b)
 
