@@ -7,8 +7,17 @@ import pytest
 import torch
 import torch.nn as nn
 
-from kiln.model import (bias_init_with_prob, caffe2_xavier_init, constant_init, kaiming_init,
-                        normal_init, trunc_normal_, trunc_normal_init, uniform_init, xavier_init)
+from kiln.model import (
+    bias_init_with_prob,
+    caffe2_xavier_init,
+    constant_init,
+    kaiming_init,
+    normal_init,
+    trunc_normal_,
+    trunc_normal_init,
+    uniform_init,
+    xavier_init,
+)
 
 FAN_IN, FAN_OUT = 1000, 600  # Linear(1000, 600): 600k weights
 

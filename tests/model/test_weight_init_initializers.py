@@ -6,8 +6,18 @@ import pytest
 import torch
 import torch.nn as nn
 
-from kiln.model import (BaseInit, Caffe2XavierInit, ConstantInit, KaimingInit, NormalInit,
-                        PretrainedInit, TruncNormalInit, UniformInit, XavierInit, initialize)
+from kiln.model import (
+    BaseInit,
+    Caffe2XavierInit,
+    ConstantInit,
+    KaimingInit,
+    NormalInit,
+    PretrainedInit,
+    TruncNormalInit,
+    UniformInit,
+    XavierInit,
+    initialize,
+)
 from kiln.registry import WEIGHT_INITIALIZERS
 
 
