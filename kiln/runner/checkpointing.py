@@ -226,11 +226,11 @@ def _restore_loop(runner, loop, checkpoint: Mapping[str, Any]) -> None:
         if old_ws != new_ws and "position" in sampler_state:  # same number of samples seen overall
             sampler_state["position"] = int(sampler_state["position"]) * old_ws // new_ws
         sampler.load_state_dict(sampler_state)
-    for key, new in (("max_epochs", getattr(loop, "max_epochs", None)), ("max_iters", getattr(loop, "max_iters", None))):
-        old = meta.get(key)
-        if old is not None and new is not None and int(old) != int(new):
-            print_log(f"train_cfg.{key} changed from {old} (checkpoint) to {new} (config): training "
-                      f"continues until {key} = {new}.", logger="current")
+    key = "max_iters" if type(loop).__name__ == "IterBasedTrainLoop" else "max_epochs"
+    old, new = meta.get(key), getattr(loop, key, None)
+    if old is not None and new is not None and int(old) != int(new):
+        print_log(f"train_cfg.{key} changed from {old} (checkpoint) to {new} (config): training "
+                  f"continues until {key} = {new}.", logger="current")
 
 
 def _check_seed(runner, meta: Mapping[str, Any]) -> None:
