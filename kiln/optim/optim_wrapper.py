@@ -19,8 +19,8 @@ Example:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import torch
@@ -205,14 +205,11 @@ class OptimWrapper:
         nxt = self._inner_count + 1
         return nxt % self._accumulative_counts == 0 or nxt == self._max_counts
 
-    @contextmanager
-    def optim_context(self, model: nn.Module) -> Iterator[None]:
+    def optim_context(self, model: nn.Module) -> AbstractContextManager[Any]:
         """Wrap forward (+backward): skips DDP's gradient all-reduce on accumulation-only steps."""
         if not self.should_sync() and hasattr(model, "no_sync"):
-            with model.no_sync():
-                yield
-        else:
-            yield
+            return model.no_sync()
+        return nullcontext()  # a plain object, not a generator: this runs every iteration
 
     @property
     def inner_count(self) -> int:
