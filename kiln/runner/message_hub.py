@@ -94,6 +94,10 @@ class HistoryBuffer:
     def update(self, value: float | int | torch.Tensor | np.number, count: float = 1,
                key: str = "", iteration: Any = None) -> None:
         """Append a value. A tensor is kept as is (detached) and converted later, in a batch."""
+        if type(value) is float:  # the common case (timings, lr): skip the checks below
+            self._values.append(value)
+            self._counts.append(count)
+            return
         if isinstance(value, torch.Tensor):
             if value.numel() != 1:
                 raise ValueError(f"{key or 'value'}: a logged tensor must hold one element, "

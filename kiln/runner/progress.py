@@ -55,6 +55,7 @@ class ProgressBar:
         self.stop()
         if not self._wanted():
             return
+        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -67,7 +68,10 @@ class ProgressBar:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-            refresh_per_second=1.0 / self._interval, transient=True, redirect_stdout=True)
+            # Log lines printed meanwhile go through rich (redirect_stdout) and appear above the
+            # bar; soft_wrap keeps them one line each (no hard breaks at the terminal width).
+            console=Console(soft_wrap=True), refresh_per_second=1.0 / self._interval,
+            transient=True, redirect_stdout=True)
         self._progress.start()
         self._task = self._progress.add_task(description, total=total, completed=completed)
         self._done = self._shown = completed

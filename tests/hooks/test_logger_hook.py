@@ -227,3 +227,26 @@ def test_progress_bar_redraws_at_most_a_few_times_per_second(monkeypatch):
     assert len(updates) <= 3
     bar.stop()
     assert updates[-1]["completed"] == 10_000 and not bar.active
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_no_device_sync_between_log_intervals_on_cuda(tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real torch.cuda.is_available: memory is reported on CUDA
+    runner = make_runner(tmp_path, train_len=20, max_epochs=1)
+    hooks = default_hooks(interval=10)
+    weight = torch.ones(4, device="cuda", requires_grad=True)
+    syncs = []
+
+    def loss_fn(it):
+        loss = (weight * it).sum()
+        # Iterations 0-8 must not synchronize: CUDA raises on any sync in 'error' mode.
+        torch.cuda.set_sync_debug_mode("error" if it % 10 != 9 else "default")
+        syncs.append(it)
+        return loss
+
+    try:
+        train(runner, hooks, loss_fn=loss_fn, validate=False)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    values = runner.message_hub.get_scalar("train/loss").data[0].tolist()
+    assert values == [4.0 * i for i in range(20)]
