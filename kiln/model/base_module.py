@@ -129,7 +129,7 @@ def _init_children(module: nn.Module) -> Iterator[nn.Module]:
 
 def _init_module(module: BaseModule, tracker: InitTracker) -> None:
     """One module's part of ``init_weights()``: own cfgs, children, own Pretrained."""
-    from kiln.model.weight_init import compile_init_cfg, run_step
+    from kiln.model.init_cfg import compile_init_cfg, run_step
 
     if module._is_init:
         _warn_twice(module)
@@ -168,7 +168,7 @@ def _cfg_path(tracker: InitTracker, module: nn.Module) -> str:
 
 def _plan_tree(top: BaseModule, tracker: InitTracker) -> None:
     """Check every init_cfg in the tree and compile it, before any parameter changes."""
-    from kiln.model.weight_init import compile_init_cfg
+    from kiln.model.init_cfg import compile_init_cfg
 
     for name, module in top.named_modules():
         _check_plain_attributes(module, name or type(top).__name__)
