@@ -1,5 +1,6 @@
 """MMEngine checkpoints (HistoryBuffer + numpy pickles) read inertly under weights_only=True."""
 
+import pickle
 import sys
 import types
 
@@ -7,7 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from kiln.checkpoint.mmengine_compat import convert_foreign, message_hub_to_plain, mmengine_safe_globals
+from kiln.checkpoint.mmengine_compat import (
+    convert_foreign,
+    message_hub_to_plain,
+    mmengine_safe_globals,
+)
+from kiln.runner.message_hub import MessageHub
 
 
 def _fake_mmengine_checkpoint(path, side_effect_file):
@@ -55,7 +61,7 @@ def _fake_mmengine_checkpoint(path, side_effect_file):
 def test_plain_weights_only_load_refuses_it(tmp_path):
     path = tmp_path / "mm.pth"
     _fake_mmengine_checkpoint(path, tmp_path / "pwned")
-    with pytest.raises(Exception, match="HistoryBuffer|numpy"):
+    with pytest.raises(pickle.UnpicklingError, match="HistoryBuffer|numpy"):
         torch.load(path, weights_only=True)
 
 
@@ -73,8 +79,13 @@ def test_reads_mmengine_checkpoint_without_running_its_code(tmp_path):
     assert hub["runtime_info"]["mean"] == 1.5
     assert torch.equal(hub["runtime_info"]["grid"], torch.arange(6, dtype=torch.int16).reshape(2, 3))
     assert hub["resumed_keys"] == {"epoch": True}
+    # and the history continues in kiln's MessageHub
+    kiln_hub = MessageHub(name="from-mmengine")
+    kiln_hub.load_state_dict(hub)
+    assert kiln_hub.get_scalar("train/loss").current() == 0.25
+    assert kiln_hub.get_scalar("train/loss").mean() == 0.375
     # outside the block the globals are no longer allowed
-    with pytest.raises(Exception):
+    with pytest.raises(pickle.UnpicklingError, match="HistoryBuffer|numpy"):
         torch.load(path, weights_only=True)
 
 
