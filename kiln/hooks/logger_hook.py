@@ -19,14 +19,15 @@ from typing import Any
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.registry import HOOKS
-from kiln.runner.progress import ProgressBar
 
 __all__ = ["LoggerHook"]
 
 
-def _has_train_loop(runner) -> bool:
-    loop = getattr(runner, "_train_loop", runner)  # MMEngine-style lazy loop attribute
-    return not (loop is None or isinstance(loop, dict))
+def trained_epochs(runner) -> int | None:
+    """Epochs the train loop has finished; None in a val()/test()-only run."""
+    from kiln.runner.log_processor import trained_epochs as impl  # lazily, see LoggerHook.__init__
+
+    return impl(runner)
 
 
 def _scalars_only(tag: dict[str, Any]) -> dict[str, Any]:
@@ -91,6 +92,9 @@ class LoggerHook(Hook):
         self.out_suffix = (out_suffix,) if isinstance(out_suffix, str) else tuple(out_suffix)
         self.keep_local = keep_local
         self.log_metric_by_epoch = log_metric_by_epoch
+        # Imported here, not at module level: hooks must not pull in kiln.runner at import time.
+        from kiln.runner.progress import ProgressBar
+
         self.progress = ProgressBar(progress_bar)
         self.json_log_path: str | None = None
 
@@ -175,10 +179,11 @@ class LoggerHook(Hook):
         self.progress.stop()
         tag, line = runner.log_processor.get_log_after_epoch(runner, len(runner.val_dataloader), "val")
         runner.logger.info(line)
-        if self.log_metric_by_epoch:
-            step = runner.epoch if _has_train_loop(runner) else 0
+        epochs = trained_epochs(runner)  # None: a val()-only run, logged at step 0
+        if epochs is None:
+            step = 0
         else:
-            step = runner.iter if _has_train_loop(runner) else 0
+            step = epochs if self.log_metric_by_epoch else runner.iter
         runner.visualizer.add_scalars(_scalars_only(tag), step=step, file_path=self.json_log_path)
 
     def after_test_epoch(self, runner, metrics: dict | None = None) -> None:

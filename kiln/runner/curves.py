@@ -59,6 +59,7 @@ def plot_curves(records: Iterable[tuple[int, Mapping[str, Any]]], path: str | os
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
@@ -70,6 +71,7 @@ def plot_curves(records: Iterable[tuple[int, Mapping[str, Any]]], path: str | os
             ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=key)
         ax.set_title(name)
         ax.set_xlabel(xlabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps are whole iterations/epochs
         ax.grid(True, alpha=0.3)
         if len(series) > 1:
             ax.legend(fontsize="small")

@@ -25,7 +25,7 @@ import torch
 from kiln.errors import ConfigError
 from kiln.registry import LOG_PROCESSORS
 
-__all__ = ["LogProcessor"]
+__all__ = ["LogProcessor", "trained_epochs"]
 
 _TIME_KEYS = ("time", "data_time")
 
@@ -34,7 +34,7 @@ def _strip(key: str, prefix: str) -> str:
     return key[len(prefix):] if key.startswith(prefix) else key
 
 
-def _trained_epochs(runner) -> int | None:
+def trained_epochs(runner) -> int | None:
     """Epochs finished by the train loop, or None when the runner has no train loop (val/test only)."""
     loop = getattr(runner, "_train_loop", runner)  # MMEngine-style runners keep the lazy loop here
     if loop is None or isinstance(loop, dict):
@@ -160,7 +160,7 @@ class LogProcessor:
             cur = str(batch_idx + 1).rjust(len(str(n)))
             if mode == "test":
                 return f"Epoch(test) [{cur}/{n}]  "
-            epochs = _trained_epochs(runner)
+            epochs = trained_epochs(runner)
             if mode == "train":
                 epoch, max_epochs = runner.epoch + 1, runner.max_epochs
             else:
@@ -216,7 +216,7 @@ class LogProcessor:
         if not self.by_epoch:
             line = f"Iter({mode}) [{n}/{n}]  "
         elif mode == "val":
-            line = f"Epoch(val) [{_trained_epochs(runner) or 0}][{n}/{n}]  "
+            line = f"Epoch(val) [{trained_epochs(runner) or 0}][{n}/{n}]  "
         else:
             line = f"Epoch(test) [{n}/{n}]  "
         custom_cfg = copy.deepcopy(self.custom_cfg)
