@@ -9,6 +9,7 @@ _SCHEDULERS = [
     "CosineAnnealingMomentum", "PolyMomentum",
     "ConstantParamScheduler", "LinearParamScheduler", "StepParamScheduler", "MultiStepParamScheduler",
     "ExponentialParamScheduler", "CosineAnnealingParamScheduler", "PolyParamScheduler", "OneCycleParamScheduler",
+    "ReduceOnPlateauParamScheduler", "ReduceOnPlateauLR", "ReduceOnPlateauMomentum",
 ]
 
 __getattr__, __dir__, __all__ = attach(__name__, {

@@ -24,6 +24,11 @@ from kiln.optim.scheduler.momentum_scheduler import (
     StepMomentum,
 )
 from kiln.optim.scheduler.param_scheduler import INF, ParamScheduler
+from kiln.optim.scheduler.reduce_on_plateau import (
+    ReduceOnPlateauLR,
+    ReduceOnPlateauMomentum,
+    ReduceOnPlateauParamScheduler,
+)
 from kiln.optim.scheduler.schedules import (
     ConstantParamScheduler,
     CosineAnnealingParamScheduler,
@@ -42,4 +47,5 @@ __all__ = [
     "CosineAnnealingMomentum", "PolyMomentum",
     "ConstantParamScheduler", "LinearParamScheduler", "StepParamScheduler", "MultiStepParamScheduler",
     "ExponentialParamScheduler", "CosineAnnealingParamScheduler", "PolyParamScheduler", "OneCycleParamScheduler",
+    "ReduceOnPlateauParamScheduler", "ReduceOnPlateauLR", "ReduceOnPlateauMomentum",
 ]

@@ -17,11 +17,13 @@ from kiln.registry import PARAM_SCHEDULERS
 
 __all__ = [
     "ConstantMomentum", "LinearMomentum", "StepMomentum", "MultiStepMomentum", "ExponentialMomentum",
-    "CosineAnnealingMomentum", "PolyMomentum",
+    "CosineAnnealingMomentum", "PolyMomentum", "momentum_class",
 ]
 
 
-def _momentum(base: type[ParamScheduler], name: str) -> type[ParamScheduler]:
+def momentum_class(base: type[ParamScheduler], name: str, module: str = __name__) -> type[ParamScheduler]:
+    """A registered subclass of ``base`` scheduling ``momentum`` (or Adam's ``betas[0]``)."""
+
     def __init__(self: Any, optimizer: Any, *args: Any, **kwargs: Any) -> None:
         groups = getattr(optimizer, "param_groups", [])
         self.use_betas = False
@@ -34,20 +36,20 @@ def _momentum(base: type[ParamScheduler], name: str) -> type[ParamScheduler]:
                 group["momentum"] = group["betas"][0]
         base.__init__(self, optimizer, "momentum", *args, **kwargs)
 
-    def step(self: Any) -> None:
-        base.step(self)
+    def step(self: Any, *args: Any, **kwargs: Any) -> None:
+        base.step(self, *args, **kwargs)
         if self.use_betas:
             for group in self.optimizer.param_groups:
                 group["betas"] = (group["momentum"], *tuple(group["betas"])[1:])
 
-    cls = make_bound_class(base, "momentum", name, __name__, {"__init__": __init__, "step": step})
+    cls = make_bound_class(base, "momentum", name, module, {"__init__": __init__, "step": step})
     return PARAM_SCHEDULERS.register_module(module=cls)
 
 
-ConstantMomentum = _momentum(schedules.ConstantParamScheduler, "ConstantMomentum")
-LinearMomentum = _momentum(schedules.LinearParamScheduler, "LinearMomentum")
-StepMomentum = _momentum(schedules.StepParamScheduler, "StepMomentum")
-MultiStepMomentum = _momentum(schedules.MultiStepParamScheduler, "MultiStepMomentum")
-ExponentialMomentum = _momentum(schedules.ExponentialParamScheduler, "ExponentialMomentum")
-CosineAnnealingMomentum = _momentum(schedules.CosineAnnealingParamScheduler, "CosineAnnealingMomentum")
-PolyMomentum = _momentum(schedules.PolyParamScheduler, "PolyMomentum")
+ConstantMomentum = momentum_class(schedules.ConstantParamScheduler, "ConstantMomentum")
+LinearMomentum = momentum_class(schedules.LinearParamScheduler, "LinearMomentum")
+StepMomentum = momentum_class(schedules.StepParamScheduler, "StepMomentum")
+MultiStepMomentum = momentum_class(schedules.MultiStepParamScheduler, "MultiStepMomentum")
+ExponentialMomentum = momentum_class(schedules.ExponentialParamScheduler, "ExponentialMomentum")
+CosineAnnealingMomentum = momentum_class(schedules.CosineAnnealingParamScheduler, "CosineAnnealingMomentum")
+PolyMomentum = momentum_class(schedules.PolyParamScheduler, "PolyMomentum")
