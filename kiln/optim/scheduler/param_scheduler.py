@@ -16,9 +16,16 @@ from typing import Any
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 
-__all__ = ["ParamScheduler", "INF"]
+__all__ = ["ParamScheduler", "INF", "groups_note"]
 
 INF = int(1e9)
+
+
+def groups_note(optimizer: Any) -> str:
+    """Explains a surprising param-group count: OptimWrapper's extra base group."""
+    if getattr(optimizer, "base_param_settings", None) is not None:
+        return "; the last one is the OptimWrapper's base group, added when the optimizer has several"
+    return ""
 
 
 class ParamScheduler:

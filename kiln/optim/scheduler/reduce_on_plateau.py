@@ -15,7 +15,7 @@ from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.optim.scheduler.lr_scheduler import bind_param_name
 from kiln.optim.scheduler.momentum_scheduler import momentum_class
-from kiln.optim.scheduler.param_scheduler import INF, ParamScheduler
+from kiln.optim.scheduler.param_scheduler import INF, ParamScheduler, groups_note
 from kiln.registry import PARAM_SCHEDULERS
 
 __all__ = ["ReduceOnPlateauParamScheduler", "ReduceOnPlateauLR", "ReduceOnPlateauMomentum"]
@@ -53,7 +53,8 @@ class ReduceOnPlateauParamScheduler(ParamScheduler):
         groups = getattr(optimizer, "param_groups", [])
         mins = list(min_value) if isinstance(min_value, Sequence) else [min_value] * len(groups)
         if len(mins) != len(groups):
-            raise ConfigError("min_value", f"expected one value per param group ({len(groups)}), but got {len(mins)}")
+            raise ConfigError("min_value", f"expected one value per param group ({len(groups)}{groups_note(optimizer)}), "
+                                      f"but got {len(mins)}")
         self.monitor = monitor
         self.rule = rule
         self.factor = factor

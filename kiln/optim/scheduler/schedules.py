@@ -16,7 +16,7 @@ from typing import Any
 from torch.optim.lr_scheduler import OneCycleLR as _TorchOneCycleLR
 
 from kiln.errors import ConfigError
-from kiln.optim.scheduler.param_scheduler import INF, ParamScheduler
+from kiln.optim.scheduler.param_scheduler import INF, ParamScheduler, groups_note
 from kiln.registry import PARAM_SCHEDULERS
 
 __all__ = [
@@ -241,7 +241,8 @@ class OneCycleParamScheduler(ParamScheduler):
         groups = optimizer.param_groups
         max_values = list(eta_max) if isinstance(eta_max, Sequence) else [eta_max] * len(groups)
         if len(max_values) != len(groups):
-            raise ConfigError("eta_max", f"expected one value per param group ({len(groups)}), but got {len(max_values)}")
+            raise ConfigError("eta_max", f"expected one value per param group ({len(groups)}{groups_note(optimizer)}), "
+                                      f"but got {len(max_values)}")
         self.total_steps = total_steps
         self.anneal_strategy = anneal_strategy
         self.three_phase = three_phase
