@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["plot_curves", "split_series"]
+__all__ = ["CurveRecorder", "plot_curves", "split_series"]
 
 # Bookkeeping values that are not worth a panel.
 _SKIP = {"step", "epoch", "iter", "time", "data_time", "memory", "eta"}
@@ -28,29 +28,50 @@ def _plottable(key: str, value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def split_series(records: Iterable[tuple[int, Mapping[str, Any]]]) -> tuple[Series, Series]:
-    """Split logged ``(step, scalars)`` records into ``(losses, metrics)`` series.
+class CurveRecorder:
+    """Keeps only what ``curves.png`` needs: ``(step, value)`` per loss key and per metric.
 
-    A record carrying ``iter`` comes from a training iteration (its loss keys are plotted against
-    the iteration); any other record is an evaluation summary (all its values are metrics).
+    A record carrying ``iter`` comes from a training iteration (only its loss keys are kept,
+    against the iteration); any other record is an evaluation summary (all its values are
+    metrics). A series longer than ``max_points`` is thinned to every other point, so a long
+    run's memory stays bounded while the curve keeps its shape.
     """
-    losses: Series = {}
-    metrics: Series = {}
-    for step, scalars in records:
+
+    def __init__(self, max_points: int = 20_000) -> None:
+        self.max_points = max_points
+        self.losses: Series = {}
+        self.metrics: Series = {}
+
+    def add(self, step: int, scalars: Mapping[str, Any]) -> None:
         train = "iter" in scalars
         for key, value in scalars.items():
             if not _plottable(key, value) or (train and "loss" not in key):
                 continue
-            xs, ys = (losses if train else metrics).setdefault(key, ([], []))
+            xs, ys = (self.losses if train else self.metrics).setdefault(key, ([], []))
             xs.append(step)
             ys.append(float(value))
-    return losses, metrics
+            if len(xs) > self.max_points:
+                del xs[1::2], ys[1::2]
+
+    def __bool__(self) -> bool:
+        return bool(self.losses or self.metrics)
 
 
-def plot_curves(records: Iterable[tuple[int, Mapping[str, Any]]], path: str | os.PathLike,
-                title: str | None = None) -> str | None:
+def split_series(records: Iterable[tuple[int, Mapping[str, Any]]]) -> tuple[Series, Series]:
+    """Split logged ``(step, scalars)`` records into ``(losses, metrics)`` series."""
+    recorder = CurveRecorder()
+    for step, scalars in records:
+        recorder.add(step, scalars)
+    return recorder.losses, recorder.metrics
+
+
+def plot_curves(records: Iterable[tuple[int, Mapping[str, Any]]] | CurveRecorder,
+                path: str | os.PathLike, title: str | None = None) -> str | None:
     """Write the PNG at ``path``; return the path, or None when nothing was plottable."""
-    losses, metrics = split_series(records)
+    if isinstance(records, CurveRecorder):
+        losses, metrics = records.losses, records.metrics
+    else:
+        losses, metrics = split_series(records)
     panels: list[tuple[str, Series, str]] = []
     if losses:
         panels.append(("loss", losses, "iteration"))

@@ -20,6 +20,7 @@ from kiln.dist import is_main_process, master_only
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import VISBACKENDS, VISUALIZERS
+from kiln.runner.curves import CurveRecorder, plot_curves
 from kiln.runner.vis_backend import BaseVisBackend
 
 __all__ = ["Visualizer"]
@@ -50,7 +51,7 @@ class Visualizer:
         self._save_dir = os.fspath(save_dir) if save_dir is not None else None
         self._plot_curves = plot_curves
         self._dataset_meta: dict | None = None
-        self._history: list[tuple[int, dict[str, Any]]] = []
+        self._curves = CurveRecorder()
         self._backends: dict[str, BaseVisBackend] = {}
         if isinstance(vis_backends, (dict, BaseVisBackend)):
             vis_backends = [vis_backends]
@@ -117,7 +118,7 @@ class Visualizer:
 
     @master_only
     def add_scalar(self, name: str, value: Any, step: int = 0, **kwargs: Any) -> None:
-        self._history.append((step, {name: value}))
+        self._curves.add(step, {name: value})
         for backend in self._backends.values():
             backend.add_scalar(name, value, step, **kwargs)
 
@@ -125,7 +126,7 @@ class Visualizer:
     def add_scalars(self, scalar_dict: dict[str, Any], step: int = 0, file_path: str | None = None,
                     **kwargs: Any) -> None:
         """Write one step's values to every backend (called by LoggerHook at log intervals)."""
-        self._history.append((step, dict(scalar_dict)))
+        self._curves.add(step, scalar_dict)
         for backend in self._backends.values():
             backend.add_scalars(scalar_dict, step, file_path=file_path, **kwargs)
 
@@ -133,11 +134,9 @@ class Visualizer:
         """Close the backends and draw ``<save_dir>/curves.png`` (rank 0, once per run)."""
         for backend in self._backends.values():
             backend.close()
-        if self._plot_curves and self._save_dir is not None and self._history and is_main_process():
-            from kiln.runner.curves import plot_curves
-
-            path = plot_curves(self._history, os.path.join(self._save_dir, "curves.png"),
+        if self._plot_curves and self._save_dir is not None and self._curves and is_main_process():
+            path = plot_curves(self._curves, os.path.join(self._save_dir, "curves.png"),
                                title=self.instance_name)
             if path is not None:
                 print_log(f"Loss and metric curves are saved to {path}", logger="current")
-        self._history = []
+        self._curves = CurveRecorder()

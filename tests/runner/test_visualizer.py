@@ -7,7 +7,7 @@ import torch
 
 from kiln.errors import ConfigError
 from kiln.registry import VISBACKENDS, VISUALIZERS
-from kiln.runner.curves import plot_curves, split_series
+from kiln.runner.curves import CurveRecorder, plot_curves, split_series
 from kiln.runner.vis_backend import LocalVisBackend, TensorboardVisBackend
 from kiln.runner.visualizer import Visualizer
 
@@ -118,3 +118,12 @@ def test_plot_curves_writes_png_or_nothing(tmp_path):
 def test_backends_registered():
     assert VISBACKENDS.get("LocalVisBackend") is LocalVisBackend
     assert VISBACKENDS.get("TensorboardVisBackend") is TensorboardVisBackend
+
+
+def test_curve_recorder_thins_long_series():
+    recorder = CurveRecorder(max_points=100)
+    for step in range(1, 1001):
+        recorder.add(step, {"loss": float(step), "iter": step})
+    xs, ys = recorder.losses["loss"]
+    assert 50 <= len(xs) <= 100
+    assert xs[0] == 1 and xs == sorted(xs) and ys == [float(x) for x in xs]
