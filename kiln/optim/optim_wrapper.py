@@ -189,8 +189,9 @@ class OptimWrapper:
         acc = self._accumulative_counts
         if init_counts % acc != 0:
             print_log(f"Resumed iteration number {init_counts} is not divisible by accumulative_counts "
-                      f"({acc}): the first accumulation window after resuming is shorter "
-                      "(MMEngine's GradientCumulativeOptimizerHook behaves the same).", level=logging.WARNING)
+                      f"({acc}) (GradientCumulativeOptimizerHook in MMEngine): the current window "
+                      "continues from the gradients the parameters hold now; unless the checkpoint "
+                      "restored them, the gradient of some iterations is lost.", level=logging.WARNING)
         if acc > 1 and has_batch_norm(model):
             print_log("Gradient accumulative may slightly decrease performance because the model has "
                       "BatchNorm layers.", level=logging.WARNING)
