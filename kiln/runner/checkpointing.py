@@ -280,11 +280,26 @@ def _restore_scheduler_list(schedulers: Sequence[Any], saved: Sequence[Any], pat
                 continue
             merged[key] = value
             changes.append(f"{key}: {state[key]!r} -> {value!r}")
+        if changes:
+            _realign_progress(merged)
         scheduler.load_state_dict(merged)
         if changes:
             print_log(f"{path}[{index}] ({type(scheduler).__name__}) differs from the checkpoint "
                       f"({'; '.join(changes)}): resuming its progress with the NEW config.",
                       logger="current", level=_WARNING)
+
+
+def _realign_progress(state: dict[str, Any]) -> None:
+    """Recount ``last_step`` (steps taken inside ``[begin, end)``) for a changed ``begin``/``end``.
+
+    The global step count is the progress that survives a config change; the in-range count of
+    the old range would, e.g., leave a schedule whose old ``end`` had been reached frozen forever.
+    """
+    if not all(k in state for k in ("_global_step", "begin", "end", "last_step")):
+        return
+    global_step, begin, end = int(state["_global_step"]), state["begin"], state["end"]
+    in_range = max(0, min(global_step, end - 1) - begin + 1) if global_step >= begin else 0
+    state["last_step"] = in_range - 1
 
 
 def _same(a: Any, b: Any) -> bool:
