@@ -27,10 +27,12 @@ class IterTimerHook(Hook):
         self.start_iter = 0
         self.time_sec_tot = 0.0
         self.time_sec_test_val = 0.0
+        self._max_iters: int | None = None
 
     def before_train(self, runner) -> None:
         self.start_iter = runner.iter
         self.time_sec_tot = 0.0
+        self._max_iters = runner.max_iters  # fixed for the run: not re-read every iteration
 
     def _before_epoch(self, runner) -> None:
         self._t = time.perf_counter()
@@ -46,8 +48,10 @@ class IterTimerHook(Hook):
         hub.update_scalar(f"{mode}/time", iter_time)
         if mode == "train":
             self.time_sec_tot += iter_time
-            avg = self.time_sec_tot / (runner.iter - self.start_iter + 1)
-            hub.update_info("eta", avg * (runner.max_iters - runner.iter - 1))
+            it = runner.iter
+            max_iters = self._max_iters if self._max_iters is not None else runner.max_iters
+            avg = self.time_sec_tot / (it - self.start_iter + 1)
+            hub.update_info("eta", avg * (max_iters - it - 1))
         else:
             self.time_sec_test_val += iter_time
             avg = self.time_sec_test_val / (batch_idx + 1)

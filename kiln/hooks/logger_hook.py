@@ -97,6 +97,7 @@ class LoggerHook(Hook):
 
         self.progress = ProgressBar(progress_bar)
         self.json_log_path: str | None = None
+        self._epoch_len: int | None = None
 
     # -- run ---------------------------------------------------------------------------------
     def before_run(self, runner) -> None:
@@ -123,9 +124,9 @@ class LoggerHook(Hook):
         return getattr(runner.log_processor, "by_epoch", True)
 
     def before_train_epoch(self, runner) -> None:
+        self._epoch_len = len(runner.train_dataloader)  # read once, not every iteration
         if self._by_epoch(runner):
-            self.progress.start(f"Epoch {runner.epoch + 1}/{runner.max_epochs}",
-                                total=len(runner.train_dataloader))
+            self.progress.start(f"Epoch {runner.epoch + 1}/{runner.max_epochs}", total=self._epoch_len)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
@@ -133,16 +134,16 @@ class LoggerHook(Hook):
         if not by_epoch and not self.progress.active:  # iteration-based: one bar for the run
             self.progress.start("Train", total=runner.max_iters, completed=runner.iter)
         self.progress.advance()
-        loader = runner.train_dataloader
-        if self.every_n_train_iters(runner, self.interval_exp_name) or \
-                (by_epoch and self.end_of_epoch(loader, batch_idx)):
+        epoch_len = self._epoch_len if self._epoch_len is not None else len(runner.train_dataloader)
+        end_of_epoch = by_epoch and batch_idx + 1 == epoch_len
+        it = runner.iter
+        if (it + 1) % self.interval_exp_name == 0 or end_of_epoch:
             runner.logger.info(f"Exp name: {runner.experiment_name}")
         if by_epoch:
-            due = self.every_n_inner_iters(batch_idx, self.interval) or (
-                self.end_of_epoch(loader, batch_idx)
-                and (not self.ignore_last or len(loader) <= self.interval))
+            due = (batch_idx + 1) % self.interval == 0 or (
+                end_of_epoch and (not self.ignore_last or epoch_len <= self.interval))
         else:
-            due = self.every_n_train_iters(runner, self.interval)
+            due = (it + 1) % self.interval == 0
         if not due:
             return
         tag, line = runner.log_processor.get_log_after_iter(runner, batch_idx, "train")
