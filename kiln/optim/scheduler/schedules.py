@@ -225,7 +225,7 @@ class OneCycleParamScheduler(ParamScheduler):
     first. ``eta_max`` may be a list, one per param group.
     """
 
-    def __init__(self, optimizer: Any, param_name: str, eta_max: float | Sequence[float] = 1.0,
+    def __init__(self, optimizer: Any, param_name: str, eta_max: float | Sequence[float],
                  total_steps: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
                  div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
                  begin: int = 0, end: int = INF, last_step: int = -1, by_epoch: bool = True,
