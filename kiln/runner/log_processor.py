@@ -71,6 +71,7 @@ class LogProcessor:
         self.num_digits = num_digits
         self.log_with_hierarchy = log_with_hierarchy
         self.mean_pattern = re.compile(mean_pattern)
+        self._smoothed: dict[str, bool] = {}
         self._check_custom_cfg()
 
     def _check_custom_cfg(self) -> None:
@@ -112,7 +113,10 @@ class LogProcessor:
             if not key.startswith(prefix) or len(buffer) == 0:
                 continue
             name = key if self.log_with_hierarchy else key[len(prefix):]
-            if self.mean_pattern.match(key[len(prefix):]):
+            smoothed = self._smoothed.get(key)
+            if smoothed is None:  # the regex runs once per key, not at every log line
+                smoothed = self._smoothed[key] = bool(self.mean_pattern.match(key[len(prefix):]))
+            if smoothed:
                 out[name] = buffer.mean(self.window_size)
             else:
                 out[name] = buffer.current()
