@@ -164,10 +164,10 @@ class LogProcessor:
             cur = str(batch_idx + 1).rjust(len(str(n)))
             if mode == "test":
                 return f"Epoch(test) [{cur}/{n}]  "
-            epochs = trained_epochs(runner)
             if mode == "train":
                 epoch, max_epochs = runner.epoch + 1, runner.max_epochs
-            else:
+            else:  # validation after epoch e is labelled e; a val()-only run has no epochs
+                epochs = trained_epochs(runner)
                 epoch, max_epochs = (epochs or 0), (runner.max_epochs if epochs is not None else None)
             field = f"[{epoch}]"
             if max_epochs is not None:
