@@ -91,7 +91,7 @@ def compile_init_cfg(module: nn.Module, init_cfg: Any, path: str = "init_cfg") -
         override = cfg.pop("override", None)
         initializer = _build(cfg, entry_path)
         steps.append(_step(initializer, module, entry_path, module))
-        if isinstance(initializer, BaseInit):
+        if isinstance(initializer, BaseInit) and type(initializer).__call__ is BaseInit.__call__:
             _warn_unmatched(initializer, module, entry_path, has_override=override is not None)
         if override is not None:
             parent = {k: v for k, v in cfg.items() if k != "layer"}

@@ -226,3 +226,23 @@ def test_unreachable_url_fails_before_any_weight_changes(http_dir, tmp_path):
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
     cache = tmp_path / "kiln_home" / "checkpoints"
     assert not cache.exists() or os.listdir(cache) == []
+
+
+def test_download_with_progress_bar_into_the_default_cache(http_dir, tmp_path):
+    from kiln.checkpoint import download_checkpoint
+    from kiln.checkpoint.download import checkpoint_cache_dir
+
+    base, root, hits = http_dir
+    (root / "blob.pth").write_bytes(b"x" * 3_000_000)
+    path = download_checkpoint(f"{base}/blob.pth", progress=True)
+    assert path == os.path.join(checkpoint_cache_dir(), "blob.pth")
+    assert checkpoint_cache_dir() == str(tmp_path / "kiln_home" / "checkpoints")
+    assert os.path.getsize(path) == 3_000_000
+    assert download_checkpoint(f"{base}/blob.pth") == path and hits == ["/blob.pth"]
+
+
+def test_url_without_a_file_name_is_refused():
+    from kiln.checkpoint import download_checkpoint
+
+    with pytest.raises(CheckpointError, match="cannot derive a file name"):
+        download_checkpoint("http://127.0.0.1:9/")

@@ -171,3 +171,32 @@ def test_user_code_costs_one_batched_read_per_child(monkeypatch):
     counter = SyncCounter(monkeypatch)
     net.init_weights()
     assert counter.calls == 2
+
+
+def test_user_registered_initializer_writing_through_data_is_attributed():
+    from kiln.model import BaseInit
+    from kiln.registry import WEIGHT_INITIALIZERS
+
+    @WEIGHT_INITIALIZERS.register_module(name="TestDataFives", force=True)
+    class DataFives(BaseInit):
+        def __call__(self, module):
+            module.conv.weight.data.fill_(5)  # no version bump: caught by the value check
+
+        def _get_init_info(self):
+            return "DataFives: five"
+
+    net = Net([dict(type="TestDataFives")])
+    net.init_weights()
+    params = net.init_report().params
+    assert torch.all(net.conv.weight == 5)
+    assert params["conv.weight"] == "DataFives: five"
+    assert params["conv.bias"] == UNTOUCHED
+
+
+def test_update_init_info_outside_init_weights_does_nothing():
+    from kiln.model import update_init_info
+
+    net = Net()
+    update_init_info(net, "anything")  # no tracking in progress: a no-op, not an error
+    with pytest.raises(RuntimeError):
+        net.init_report()

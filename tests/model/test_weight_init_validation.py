@@ -184,3 +184,14 @@ def test_cfg_is_not_mutated():
     net = ToyNet(cfg)
     net.init_weights()
     assert cfg == original and net.init_cfg == original
+
+
+def test_no_layer_warning_only_for_layer_driven_initializers(capsys):
+    @WEIGHT_INITIALIZERS.register_module(name="TestWhole", force=True)
+    class Whole(BaseInit):
+        def __call__(self, module):  # decides by itself what to write
+            with torch.no_grad():
+                module.conv1.weight.fill_(1)
+
+    ToyNet([dict(type="TestWhole")]).init_weights()
+    assert "WARNING" not in capsys.readouterr().out
