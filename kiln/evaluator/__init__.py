@@ -6,4 +6,5 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "metric": ["BaseMetric"],
     "evaluator": ["Evaluator"],
     "collect": ["collect_results"],
+    "dump_results": ["DumpResults"],
 })

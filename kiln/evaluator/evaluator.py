@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from kiln.errors import ConfigError
+from kiln.evaluator import dump_results  # noqa: F401 - registers DumpResults in METRICS
 from kiln.evaluator.metric import BaseMetric
 from kiln.registry import EVALUATOR, METRICS
 

@@ -138,3 +138,17 @@ def test_bad_metric_configs():
         Evaluator(dict(type="Acuracy"))
     with pytest.raises(ConfigError, match="at least one metric"):
         Evaluator([])
+
+
+def test_dump_results_pickles_predictions(tmp_path):
+    import pickle
+
+    out = tmp_path / "preds.pkl"
+    evaluator = Evaluator(dict(type="DumpResults", out_file_path=str(out)))
+    evaluator.process([{"pred": torch.tensor([1])}, {"pred": torch.tensor([2])}])
+    evaluator.process([{"pred": torch.tensor([3])}])
+    assert evaluator.evaluate(3) == {}
+    saved = pickle.loads(out.read_bytes())
+    assert [int(s["pred"]) for s in saved] == [1, 2, 3]
+    with pytest.raises(ConfigError, match="out_file_path"):
+        Evaluator(dict(type="DumpResults", out_file_path=str(tmp_path / "preds.json")))
