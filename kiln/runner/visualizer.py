@@ -79,7 +79,15 @@ class Visualizer:
     # -- instances (MMEngine's ManagerMixin) -------------------------------------------------
     @classmethod
     def get_instance(cls, name: str, **kwargs: Any) -> Visualizer:
-        if name not in cls._instances:
+        """The visualizer called ``name`` (created with ``kwargs`` on first use).
+
+        Unlike MMEngine, a second run that reuses the name (two runners started in the same
+        second) but writes elsewhere gets a new visualizer instead of the first run's.
+        """
+        existing = cls._instances.get(name)
+        save_dir = kwargs.get("save_dir")
+        moved = existing is not None and save_dir is not None and os.fspath(save_dir) != existing.save_dir
+        if existing is None or moved:
             cls(name=name, **kwargs)
         cls._current = name
         return cls._instances[name]

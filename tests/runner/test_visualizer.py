@@ -127,3 +127,12 @@ def test_curve_recorder_thins_long_series():
     xs, ys = recorder.losses["loss"]
     assert 50 <= len(xs) <= 100
     assert xs[0] == 1 and xs == sorted(xs) and ys == [float(x) for x in xs]
+
+
+def test_get_instance_reuses_by_name_but_not_across_log_dirs(tmp_path):
+    a = Visualizer.get_instance("same-second", save_dir=str(tmp_path / "a"))
+    assert Visualizer.get_instance("same-second") is a
+    assert Visualizer.get_instance("same-second", save_dir=str(tmp_path / "a")) is a
+    b = Visualizer.get_instance("same-second", save_dir=str(tmp_path / "b"))
+    assert b is not a and b.save_dir == str(tmp_path / "b")
+    assert Visualizer.get_current_instance() is b
