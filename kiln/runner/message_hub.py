@@ -217,6 +217,17 @@ class MessageHub:
         return cls._instances[name]
 
     @classmethod
+    def new_instance(cls, name: str, **kwargs: Any) -> MessageHub:
+        """A fresh hub called ``name`` (replacing any older one of that name), made current.
+
+        For the Runner: two runs started in the same second share an experiment name, and the
+        second must not smooth its first log line with the first run's values.
+        """
+        cls._instances[name] = cls(name=name, **kwargs)
+        cls._current = name
+        return cls._instances[name]
+
+    @classmethod
     def get_current_instance(cls) -> MessageHub:
         if cls._current is None:
             return cls.get_instance("kiln")

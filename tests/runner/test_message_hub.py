@@ -135,3 +135,11 @@ def test_update_scalars_with_counts():
     assert hub.get_scalar("b").mean() == 2.0
     with pytest.raises(KeyError, match="'value'"):
         hub.update_scalars({"c": {"count": 1}})
+
+
+def test_new_instance_replaces_a_same_named_hub():
+    old = MessageHub.get_instance("same-name")
+    old.update_scalar("train/loss", 1.0)
+    new = MessageHub.new_instance("same-name")
+    assert new is not old and "train/loss" not in new.log_scalars
+    assert MessageHub.get_instance("same-name") is new and MessageHub.get_current_instance() is new
