@@ -250,3 +250,28 @@ def test_no_device_sync_between_log_intervals_on_cuda(tmp_path, monkeypatch):
         torch.cuda.set_sync_debug_mode("default")
     values = runner.message_hub.get_scalar("train/loss").data[0].tolist()
     assert values == [4.0 * i for i in range(20)]
+
+
+def test_progress_bars_follow_epochs_and_validation(tmp_path, monkeypatch):
+    started = []
+    monkeypatch.setattr(ProgressBar, "start", lambda self, desc, total, completed=0:
+                        (started.append((desc, total, completed)), setattr(self, "_progress", object())))
+    monkeypatch.setattr(ProgressBar, "advance", lambda self, n=1: None)
+    monkeypatch.setattr(ProgressBar, "stop", lambda self: setattr(self, "_progress", None))
+    runner = make_runner(tmp_path, train_len=5, val_len=2, max_epochs=2)
+    train(runner, default_hooks(interval=10, progress_bar=True))
+    assert started == [("Epoch 1/2", 5, 0), ("Val", 2, 0), ("Epoch 2/2", 5, 0), ("Val", 2, 0)]
+
+    started.clear()
+    runner = make_runner(tmp_path, train_len=5, max_epochs=1, by_epoch=False, max_iters=4)
+    hooks = default_hooks(interval=10, progress_bar=True)
+    call(hooks, "before_run", runner)
+    call(hooks, "before_train", runner)
+    call(hooks, "before_train_epoch", runner)
+    for idx in range(4):  # iteration-based: one bar for the run, resumed after a validation
+        call(hooks, "before_train_iter", runner, batch_idx=idx)
+        call(hooks, "after_train_iter", runner, batch_idx=idx, outputs={"loss": torch.tensor(1.0)})
+        runner.iter += 1
+        if idx == 1:
+            evaluate(runner, hooks, "val", {"acc": 1.0})
+    assert started == [("Train", 4, 0), ("Val", 4, 0), ("Train", 4, 2)]  # then advanced to 3
