@@ -100,13 +100,23 @@ def atomic_save(obj: Any, filename: str | os.PathLike, writer: Callable[[Any, st
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
     try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
-        (writer or torch.save)(obj, tmp)
-        _fsync_file(tmp)
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
+        if writer is None:
+            with os.fdopen(fd, "wb") as f:  # torch.save streams records straight into the file
+                fd = -1
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+        else:
+            os.close(fd)
+            fd = -1
+            writer(obj, tmp)
+            _fsync_file(tmp)
         os.replace(tmp, target)
     except BaseException as exc:
+        if fd >= 0:
+            os.close(fd)
         _remove_quietly(tmp)
         if isinstance(exc, (OSError, RuntimeError)):
             raise CheckpointError(
