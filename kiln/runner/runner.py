@@ -353,8 +353,11 @@ class Runner:
     def _build_message_hub(self) -> Any:
         from kiln.runner.message_hub import MessageHub
 
-        hub = MessageHub.get_instance(self._experiment_name)
-        return hub
+        # A fresh hub per runner: two runs started in the same second must not share history.
+        name, n = self._experiment_name, 1
+        while MessageHub.check_instance_created(name):
+            name, n = f"{self._experiment_name}_{n}", n + 1
+        return MessageHub.get_instance(name)
 
     def _build_log_processor(self, cfg: Any) -> Any:
         if cfg is not None and not isinstance(cfg, Mapping):
@@ -370,9 +373,8 @@ class Runner:
         cfg.setdefault("type", "Visualizer")
         cfg.setdefault("name", self._experiment_name)
         cfg.setdefault("save_dir", self._log_dir)
-        cls = VISUALIZERS.resolve(cfg.pop("type"), "visualizer.type")
-        factory = getattr(cls, "get_instance", cls)
-        return factory(**cfg)
+        # A fresh instance (it becomes the current one): never another run's, whose save_dir differs.
+        return build_from_cfg(cfg, VISUALIZERS, path="visualizer")
 
     # -- hooks ------------------------------------------------------------------------------------
     def register_hook(self, hook: Hook | Mapping[str, Any], priority: int | str | None = None) -> None:

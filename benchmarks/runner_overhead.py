@@ -1,0 +1,254 @@
+"""Runner overhead: ``Runner.train()`` with the default hooks vs a hand-written loop.
+
+300 iterations of a tiny MLP (32→64→4, batch 64, SGD) — small enough that any per-iteration
+framework cost shows. Both run in this process, alternately, 5 times; medians are reported.
+Steady state is timed from the end of iteration 50 to the end of the last iteration (a custom
+hook stamps it; the hand loop stamps the same points). Start-up is the time from constructing
+the ``Runner`` to the start of the first iteration (hand loop: model + optimizer + iterator).
+The hand loop calls ``.item()`` on the loss every 10 iterations, as a logger would.
+
+    python benchmarks/runner_overhead.py [--runs 5] [--iters 300]
+
+With ``--framework mmengine`` / ``lightning`` (run from a venv that has them, with
+``PYTHONPATH`` pointing at kiln) it also times those frameworks on the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import statistics
+import sys
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+WARMUP = 50
+
+
+def _device() -> torch.device:
+    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+
+
+def _sync() -> None:
+    if torch.cuda.is_available():  # deliberate: a timestamp must include queued GPU work
+        torch.cuda.synchronize()
+
+
+def _data(iters: int) -> TensorDataset:
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(iters * 64, 32, generator=generator)
+    return TensorDataset(x, torch.randint(0, 4, (iters * 64,), generator=generator))
+
+
+def _mlp() -> nn.Sequential:
+    return nn.Sequential(nn.Linear(32, 64), nn.ReLU(), nn.Linear(64, 4))
+
+
+# -- the hand-written loop -------------------------------------------------------------------
+def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
+    """Return (start-up seconds, steady-state seconds per iteration)."""
+    start = time.perf_counter()
+    device = _device()
+    model = _mlp().to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loader = DataLoader(dataset, batch_size=64)
+    model.train()
+    t_first = t_warm = None
+    for i, (x, y) in enumerate(loader):
+        if i == 0:
+            t_first = time.perf_counter()
+        x, y = x.to(device), y.to(device)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        if (i + 1) % 10 == 0:
+            loss.item()  # deliberate sync, as a logger does every 10 iterations
+        if i + 1 == WARMUP:
+            _sync()
+            t_warm = time.perf_counter()
+    _sync()
+    t_end = time.perf_counter()
+    return t_first - start, (t_end - t_warm) / (iters - WARMUP)
+
+
+# -- kiln ------------------------------------------------------------------------------------
+def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+    from kiln.hooks import Hook
+    from kiln.model import BaseModel
+    from kiln.runner import Runner
+
+    class MLP(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp()
+
+        def forward(self, x, y, mode="tensor"):
+            out = self.net(x)
+            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
+
+    stamps: dict[str, float] = {}
+
+    class Stamp(Hook):
+        priority = "LOWEST"
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 0:
+                stamps["first"] = time.perf_counter()
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 == WARMUP:
+                _sync()
+                stamps["warm"] = time.perf_counter()
+            elif runner.iter + 1 == iters:
+                _sync()
+                stamps["end"] = time.perf_counter()
+
+    start = time.perf_counter()
+    runner = Runner(
+        model=MLP(), work_dir=work_dir,
+        train_dataloader=DataLoader(dataset, batch_size=64),
+        optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=1),
+        custom_hooks=[Stamp()], randomness=dict(seed=0),
+    )
+    runner.train()
+    return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
+
+
+# -- reference frameworks (optional) ---------------------------------------------------------------
+def mmengine_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+    from mmengine.hooks import Hook
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    class MLP(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp()
+
+        def forward(self, x, y, mode="tensor"):
+            out = self.net(x)
+            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
+
+    stamps: dict[str, float] = {}
+
+    class Stamp(Hook):
+        priority = "LOWEST"
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 0:
+                stamps["first"] = time.perf_counter()
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter + 1 == WARMUP:
+                _sync()
+                stamps["warm"] = time.perf_counter()
+            elif runner.iter + 1 == iters:
+                _sync()
+                stamps["end"] = time.perf_counter()
+
+    start = time.perf_counter()
+    runner = Runner(model=MLP(), work_dir=work_dir, train_dataloader=DataLoader(dataset, batch_size=64),
+                    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
+                    train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Stamp()],
+                    randomness=dict(seed=0))
+    runner.train()
+    return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
+
+
+def lightning_trainer(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+    import lightning as L
+
+    stamps: dict[str, float] = {}
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp()
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = F.cross_entropy(self.net(x), y)
+            self.log("loss", loss)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    class Stamp(L.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            if trainer.global_step == 0 and "first" not in stamps:
+                stamps["first"] = time.perf_counter()
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if batch_idx + 1 == WARMUP:
+                _sync()
+                stamps["warm"] = time.perf_counter()
+            elif batch_idx + 1 == iters:
+                _sync()
+                stamps["end"] = time.perf_counter()
+
+    start = time.perf_counter()
+    trainer = L.Trainer(max_epochs=1, default_root_dir=work_dir, callbacks=[Stamp()], log_every_n_steps=10,
+                        enable_progress_bar=False, enable_model_summary=False, logger=False,
+                        accelerator="auto", devices=1)
+    trainer.fit(Module(), DataLoader(dataset, batch_size=64))
+    return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
+
+
+FRAMEWORKS = {"kiln": kiln_runner, "mmengine": mmengine_runner, "lightning": lightning_trainer}
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--iters", type=int, default=300)
+    parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS),
+                        help="frameworks to time against the hand loop (default: kiln, plus "
+                             "mmengine/lightning when importable)")
+    args = parser.parse_args()
+    names = args.framework or ["kiln"] + [n for n in ("mmengine", "lightning") if _importable(n)]
+    dataset = _data(args.iters)
+    results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in range(args.runs + 1):  # run 0 warms up imports and allocator; not counted
+            for name in ["hand loop", *names]:
+                torch.manual_seed(0)
+                sink = io.StringIO()
+                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    if name == "hand loop":
+                        result = hand_loop(dataset, args.iters)
+                    else:
+                        result = FRAMEWORKS[name](dataset, args.iters, f"{tmp}/{name}_{run}")
+                if run > 0:
+                    results[name].append(result)
+
+    base_startup = statistics.median(r[0] for r in results["hand loop"])
+    base_iter = statistics.median(r[1] for r in results["hand loop"])
+    print(f"runner overhead: tiny MLP 32-64-4, batch 64, SGD, {args.iters} iterations, "
+          f"{args.runs} runs (medians), device {_device()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"{'':<10} {'steady µs/iter':>15} {'ratio':>7} {'start-up ms':>12}")
+    print(f"{'hand loop':<10} {base_iter * 1e6:>15.1f} {1.0:>7.3f} {base_startup * 1e3:>12.1f}")
+    for name in names:
+        startup = statistics.median(r[0] for r in results[name])
+        per_iter = statistics.median(r[1] for r in results[name])
+        print(f"{name:<10} {per_iter * 1e6:>15.1f} {per_iter / base_iter:>7.3f} {startup * 1e3:>12.1f}")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
