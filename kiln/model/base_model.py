@@ -83,21 +83,13 @@ def _predictions(outputs: Any, model: nn.Module) -> Any:
 
 def _reduce_value(name: str, value: Any) -> Any:
     if isinstance(value, torch.Tensor):
-        return value.mean()
+        return value if value.dim() == 0 else value.mean()  # a scalar needs no extra kernel
     if isinstance(value, list) and all(isinstance(v, torch.Tensor) for v in value):
         total: Any = 0
         for v in value:
             total = total + v.mean()
         return total
     raise TypeError(f"losses[{name!r}] is not a tensor or list of tensors, but a {type(value).__name__}")
-
-
-def _total_loss(values: list[tuple[str, Any]]) -> Any:
-    total: Any = None
-    for key, value in values:
-        if "loss" in key:  # substring match: loss_cls, aux_loss, ... all count
-            total = value if total is None else total + value
-    return 0 if total is None else total
 
 
 def _detach(value: Any) -> Any:
@@ -180,11 +172,18 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
         Returns:
             ``(loss, log_vars)``.
         """
-        values = [(name, _reduce_value(name, value)) for name, value in losses.items()]
-        loss = _total_loss(values)
-        log_vars = OrderedDict([("loss", _detach(loss))])
-        for name, value in values:  # a user key named 'loss' replaces the total, keeping position 0
+        log_vars: OrderedDict = OrderedDict(loss=None)  # 'loss' first, filled in below
+        loss: Any = None
+        for name, value in losses.items():
+            value = _reduce_value(name, value)
+            if "loss" in name:  # substring match: loss_cls, aux_loss, ... all count
+                loss = value if loss is None else loss + value
+            # a user key named 'loss' replaces the logged total, keeping position 0 (MMEngine)
             log_vars[name] = _detach(value)
+        if loss is None:
+            loss = 0
+        if "loss" not in losses:
+            log_vars["loss"] = _detach(loss)
         if dist.is_distributed():
             log_vars = _average_across_ranks(log_vars)
         if not isinstance(loss, torch.Tensor):

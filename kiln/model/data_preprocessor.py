@@ -43,9 +43,13 @@ def cast_data(data: Any, device: torch.device, non_blocking: bool = False) -> An
     non-blocking device→CPU copy could be read before it lands.
     """
     if isinstance(data, torch.Tensor):  # the common case first: this is on the hot path
+        if data.device == device:  # already there: skip the dispatcher round trip
+            return data
         return data.to(device, non_blocking=non_blocking and device.type != "cpu")
     if data is None or isinstance(data, (str, bytes, int, float, bool)):
         return data
+    if type(data) is dict:  # the usual batch: skip the abstract-class checks below
+        return {k: cast_data(v, device, non_blocking) for k, v in data.items()}
     if isinstance(data, Mapping):
         return _cast_mapping(data, device, non_blocking)
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple: rebuild positionally
@@ -70,8 +74,6 @@ def cast_data(data: Any, device: torch.device, non_blocking: bool = False) -> An
 
 
 def _cast_mapping(data: Mapping, device: torch.device, non_blocking: bool) -> Mapping:
-    if type(data) is dict:
-        return {k: cast_data(v, device, non_blocking) for k, v in data.items()}
     if isinstance(data, MutableMapping):
         try:  # keep OrderedDict / defaultdict / user mappings (and their extra state)
             out = copy.copy(data)

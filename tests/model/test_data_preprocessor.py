@@ -124,3 +124,9 @@ def test_failed_move_keeps_the_recorded_device():
         with pytest.raises(RuntimeError):
             pre.cuda(0)
     assert pre.device == torch.device("cpu")
+
+
+def test_tensor_already_on_the_device_is_returned_as_is():
+    t = torch.ones(2)
+    out = BaseDataPreprocessor()({"x": t})
+    assert out["x"] is t
