@@ -54,7 +54,8 @@ class _PendingScalars:
         values: list[float] = [0.0] * len(items)
         for indices in groups.values():
             # The deliberate device→host sync of the logging path: one per group per log interval.
-            floats = torch.stack([items[i][1] for i in indices]).tolist()
+            tensors = [items[i][1] for i in indices]
+            floats = torch.stack([t if t.ndim == 0 else t.reshape(()) for t in tensors]).tolist()
             for i, v in zip(indices, floats):
                 values[i] = float(v)
         bad = None
@@ -106,7 +107,7 @@ class HistoryBuffer:
             if self._pending is None:
                 self._own_pending = self._own_pending or _PendingScalars()
                 self._pending = self._own_pending
-            self._pending.add(self, value.reshape(()), count, key, iteration)
+            self._pending.add(self, value, count, key, iteration)  # shape fixed at flush time
             return
         self._append(float(value), count)
 
