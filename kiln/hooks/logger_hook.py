@@ -62,7 +62,8 @@ class LoggerHook(Hook):
         out_dir: Copy the run's log files to ``out_dir/<basename of work_dir>`` after the run.
         out_suffix: Which files of the log dir are copied.
         keep_local: Keep the local copies after copying them to ``out_dir``.
-        log_metric_by_epoch: Validation metrics are written with ``step = epoch`` (else ``iter``).
+        log_metric_by_epoch: Validation metrics are written with ``step = epoch`` (else ``iter``;
+            always ``iter`` when the log processor is iteration-based).
         progress_bar: True/False forces the rich bar; None shows it when stdout is a terminal.
         file_client_args, backend_args: MMEngine's remote storage options; only None is supported.
     """
@@ -184,7 +185,9 @@ class LoggerHook(Hook):
         if epochs is None:
             step = 0
         else:
-            step = epochs if self.log_metric_by_epoch else runner.iter
+            # An iteration-based run logs metrics at the iteration even if log_metric_by_epoch
+            # was left at its default (MMEngine needs both set by hand).
+            step = epochs if self.log_metric_by_epoch and self._by_epoch(runner) else runner.iter
         runner.visualizer.add_scalars(_scalars_only(tag), step=step, file_path=self.json_log_path)
 
     def after_test_epoch(self, runner, metrics: dict | None = None) -> None:

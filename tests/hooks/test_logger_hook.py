@@ -275,3 +275,19 @@ def test_progress_bars_follow_epochs_and_validation(tmp_path, monkeypatch):
         if idx == 1:
             evaluate(runner, hooks, "val", {"acc": 1.0})
     assert started == [("Train", 4, 0), ("Val", 4, 0), ("Train", 4, 2)]  # then advanced to 3
+
+
+def test_iteration_based_run_logs_metrics_at_the_iteration(tmp_path):
+    runner = make_runner(tmp_path, train_len=5, max_epochs=1, by_epoch=False, max_iters=4)
+    hooks = default_hooks(interval=2)
+    call(hooks, "before_run", runner)
+    call(hooks, "before_train", runner)
+    call(hooks, "before_train_epoch", runner)
+    for idx in range(4):
+        call(hooks, "before_train_iter", runner, batch_idx=idx)
+        call(hooks, "after_train_iter", runner, batch_idx=idx, outputs={"loss": torch.tensor(1.0)})
+        runner.iter += 1
+    evaluate(runner, hooks, "val", {"acc": 1.0})
+    call(hooks, "after_run", runner)
+    lines = (tmp_path / "work" / "20250101_000000" / "vis_data" / "scalars.json").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [2, 4, 4]
