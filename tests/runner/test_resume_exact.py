@@ -1,6 +1,6 @@
 """THE acceptance test: crash (SIGKILL) after a checkpoint, resume, and the loss sequence is
 bitwise identical to an uninterrupted run — epoch- and iteration-based, with and without
-gradient accumulation, with dropout (RNG) and a shuffling sampler, resuming mid-epoch."""
+gradient accumulation, with dropout (RNG), a shuffling sampler and an EMA, resuming mid-epoch."""
 
 import os
 import random
@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+import torch
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -17,7 +18,7 @@ _JOB = textwrap.dedent('''
     import json, os, signal, sys
     import torch
     from torch import nn
-    from kiln.hooks import Hook
+    from kiln.hooks import EMAHook, Hook
     from kiln.model import BaseModel
     from kiln.runner import Runner
 
@@ -71,7 +72,7 @@ _JOB = textwrap.dedent('''
         train_cfg=train_cfg,
         default_hooks=dict(logger=None,
                            checkpoint=dict(type="CheckpointHook", by_epoch=False, interval=4)),
-        custom_hooks=[RecordLoss()],
+        custom_hooks=[RecordLoss(), EMAHook(momentum=0.1)],
         randomness=dict(seed=5), resume=args["resume"])
     runner.train()
 ''')
@@ -117,3 +118,13 @@ def test_crash_and_resume_reproduces_uninterrupted_losses(tmp_path, by_epoch, ac
     assert start == (kill_at // 4) * 4, f"resumed at iteration {start}, last checkpoint before {kill_at}"
     combined = first[:start] + second
     assert combined == reference, f"killed at iteration {kill_at}; resumed from {start}"
+
+    # the final checkpoints agree bitwise too: weights, EMA weights and steps, optimizer state
+    name = f"iter_{total}.pth"
+    ref_ckpt = torch.load(tmp_path / "ref" / name, weights_only=True)
+    new_ckpt = torch.load(os.path.join(work_dir, name), weights_only=True)
+    for key in ("state_dict", "ema_state_dict"):
+        assert ref_ckpt[key].keys() == new_ckpt[key].keys()
+        assert all(torch.equal(ref_ckpt[key][k], new_ckpt[key][k]) for k in ref_ckpt[key]), key
+    ref_state, new_state = ref_ckpt["optimizer"]["state"], new_ckpt["optimizer"]["state"]
+    assert all(torch.equal(ref_state[i]["momentum_buffer"], new_state[i]["momentum_buffer"]) for i in ref_state)
