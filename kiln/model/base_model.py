@@ -56,6 +56,7 @@ def run_forward(model: nn.Module, data: Any, mode: str) -> Any:
 
     ``model`` may be a wrapper (DDP): calling it, not its ``module``, fires its forward hooks.
     """
+    check_mode(mode)
     if isinstance(data, dict):
         return model(**data, mode=mode)
     if isinstance(data, (list, tuple)):

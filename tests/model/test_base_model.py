@@ -146,3 +146,11 @@ def test_data_follows_the_model():
     net = Net().to("meta")
     out = net.data_preprocessor({"inputs": torch.ones(1, 2)})
     assert out["inputs"].device.type == "meta"
+
+
+def test_run_forward_rejects_an_unknown_mode_before_calling_forward():
+    net = Net()
+    with mock.patch.object(Net, "forward") as forward:
+        with pytest.raises(ValueError, match="but got 'los'"):
+            net._run_forward({"inputs": torch.ones(1, 2)}, mode="los")
+    forward.assert_not_called()
