@@ -216,10 +216,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--iters", type=int, default=300)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (1: a tiny MLP gains nothing from more, and "
+                             "timings on a shared machine stay stable)")
     parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS),
                         help="frameworks to time against the hand loop (default: kiln, plus "
                              "mmengine/lightning when importable)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     names = args.framework or ["kiln"] + [n for n in ("mmengine", "lightning") if _importable(n)]
     dataset = _data(args.iters)
     results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
