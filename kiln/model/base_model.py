@@ -37,50 +37,10 @@ from torch import nn
 from kiln import dist
 from kiln.model.base_module import BaseModule
 from kiln.model.data_preprocessor import _TracksDevice
+from kiln.model.forward import check_losses, check_mode, check_predictions, run_forward
 from kiln.registry import MODELS, build_from_cfg
 
-__all__ = ["BaseModel", "MODES", "run_forward", "check_losses"]
-
-MODES = ("loss", "predict", "tensor")
-
-
-def check_mode(mode: Any) -> None:
-    """Raise a ValueError naming the three modes if ``mode`` is not one of them."""
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'loss' (dict of losses for train_step), 'predict' (list of results "
-                         f"for val_step/test_step) or 'tensor' (raw outputs), but got {mode!r}")
-
-
-def run_forward(model: nn.Module, data: Any, mode: str) -> Any:
-    """Call ``model`` on preprocessed ``data``: ``**data`` for a dict, ``*data`` for a list/tuple.
-
-    ``model`` may be a wrapper (DDP): calling it, not its ``module``, fires its forward hooks.
-    """
-    check_mode(mode)
-    if isinstance(data, dict):
-        return model(**data, mode=mode)
-    if isinstance(data, (list, tuple)):
-        return model(*data, mode=mode)
-    raise TypeError(f"the data preprocessor should return a list, tuple or dict (unpacked into forward), "
-                    f"but returned {type(data).__name__}")
-
-
-def check_losses(losses: Any, model: nn.Module) -> Mapping:
-    """Return ``losses`` if it is a mapping; otherwise say what ``forward(mode='loss')`` returned."""
-    if not isinstance(losses, Mapping):
-        name = type(model).__name__
-        raise TypeError(f"{name}.forward(..., mode='loss') must return a dict of losses, but returned "
-                        f"{type(losses).__name__}; does {name}.forward handle mode='loss'?")
-    return losses
-
-
-def _predictions(outputs: Any, model: nn.Module) -> Any:
-    if outputs is None:
-        name = type(model).__name__
-        raise TypeError(f"{name}.forward(..., mode='predict') returned None; it should return the "
-                        f"predictions (a list/tuple) for the evaluator. Does {name}.forward handle mode='predict'?")
-    return outputs
-
+__all__ = ["BaseModel"]
 
 def _reduce_value(name: str, value: Any) -> Any:
     if isinstance(value, torch.Tensor):
@@ -151,12 +111,12 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
     def val_step(self, data: dict | tuple | list) -> Any:
         """Predictions for a validation batch (the loop provides ``no_grad``)."""
         data = self.data_preprocessor(data, False)
-        return _predictions(self._run_forward(data, mode="predict"), self)
+        return check_predictions(self._run_forward(data, mode="predict"), self)
 
     def test_step(self, data: dict | tuple | list) -> Any:
         """Predictions for a test batch (the loop provides ``no_grad``)."""
         data = self.data_preprocessor(data, False)
-        return _predictions(self._run_forward(data, mode="predict"), self)
+        return check_predictions(self._run_forward(data, mode="predict"), self)
 
     def _run_forward(self, data: Any, mode: str) -> Any:
         return run_forward(self, data, mode)

@@ -25,6 +25,8 @@ from torch.distributed.fsdp import (
 from torch.distributed.fsdp import wrap as fsdp_wrap
 
 from kiln.errors import ConfigError
+from kiln.model.forward import check_predictions, run_forward
+from kiln.model.wrappers import _train_step
 from kiln.registry import FUNCTIONS, MODEL_WRAPPERS
 
 __all__ = ["MMFullyShardedDataParallel"]
@@ -140,15 +142,11 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
 
     def train_step(self, data: Any, optim_wrapper: Any) -> Any:
         """Like :meth:`BaseModel.train_step`, through the FSDP root's forward."""
-        from kiln.model.wrappers import _train_step
-
         return _train_step(self, data, optim_wrapper, detect=False)
 
     def val_step(self, data: Any) -> Any:
         """Predictions, through the FSDP root (it gathers the sharded parameters)."""
-        from kiln.model.base_model import run_forward
-
-        return run_forward(self, self.module.data_preprocessor(data, False), "predict")
+        return check_predictions(run_forward(self, self.module.data_preprocessor(data, False), "predict"), self.module)
 
     def test_step(self, data: Any) -> Any:
         """Same as :meth:`val_step`."""

@@ -16,6 +16,7 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from kiln import dist
 from kiln.model.anomaly import detect_anomalous_params
+from kiln.model.forward import check_losses, run_forward
 from kiln.registry import MODEL_WRAPPERS, Registry
 
 __all__ = [  # noqa: F822 - MMFullyShardedDataParallel is provided lazily by __getattr__
@@ -38,8 +39,6 @@ def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> b
 
 def _train_step(wrapper: nn.Module, data: Any, optim_wrapper: Any, detect: bool) -> Any:
     """BaseModel.train_step, with the forward run through ``wrapper`` (its hooks fire)."""
-    from kiln.model.base_model import check_losses, run_forward
-
     module = wrapper.module
     with optim_wrapper.optim_context(wrapper):
         data = module.data_preprocessor(data, training=True)
@@ -80,8 +79,6 @@ class MMDistributedDataParallel(DistributedDataParallel):
         return self.module.test_step(data)
 
     def _run_forward(self, data: Any, mode: str) -> Any:
-        from kiln.model.base_model import run_forward
-
         return run_forward(self, data, mode)
 
 
