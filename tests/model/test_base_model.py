@@ -154,3 +154,19 @@ def test_run_forward_rejects_an_unknown_mode_before_calling_forward():
         with pytest.raises(ValueError, match="but got 'los'"):
             net._run_forward({"inputs": torch.ones(1, 2)}, mode="los")
     forward.assert_not_called()
+
+
+def test_train_step_forward_runs_under_the_amp_context():
+    from kiln.optim import AmpOptimWrapper
+
+    class Probe(Net):
+        def forward(self, inputs, labels=None, mode="tensor"):
+            out = self.fc(inputs)
+            self.seen_dtype = out.dtype
+            return super().forward(inputs, labels, mode)
+
+    net = Probe()
+    opt = AmpOptimWrapper(torch.optim.SGD(net.parameters(), lr=0.1), dtype="bfloat16")
+    log_vars = net.train_step((torch.ones(2, 2), torch.zeros(2, 1)), opt)
+    assert net.seen_dtype == torch.bfloat16
+    assert net.fc.weight.dtype == torch.float32 and torch.isfinite(log_vars["loss"])
