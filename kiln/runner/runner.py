@@ -3,7 +3,8 @@
 The constructor is one ordered list of steps (see ``__init__``); training/validation/test pieces
 are kept as configs and built when ``train()``/``val()``/``test()`` needs them. Environment set-up
 lives in :mod:`kiln.runner.environment`, dataloader building in :mod:`kiln.runner.data`, the
-config-group checks in :mod:`kiln.runner.config_checks`, hook dispatch in
+config-group checks in :mod:`kiln.runner.config_checks`, component builders in
+:mod:`kiln.runner.builders`, hook dispatch in
 :mod:`kiln.runner.hook_list`, and checkpoint I/O in :mod:`kiln.runner.checkpointing`.
 
 Example (the seeds' "15 minutes" tutorial):
@@ -28,21 +29,12 @@ import torch
 from torch import nn
 
 from kiln.config import Config
-from kiln.dist import get_device, get_rank, get_world_size, is_distributed, is_main_process
+from kiln.dist import get_rank, get_world_size, is_distributed, is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import Hook
 from kiln.logging import get_logger, print_log
-from kiln.registry import (
-    EVALUATOR,
-    LOG_PROCESSORS,
-    LOOPS,
-    MODEL_WRAPPERS,
-    MODELS,
-    RUNNERS,
-    VISUALIZERS,
-    build_from_cfg,
-)
-from kiln.runner import config_checks
+from kiln.registry import LOOPS, RUNNERS, build_from_cfg
+from kiln.runner import builders, config_checks
 from kiln.runner.data import build_dataloader
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
 from kiln.runner.hook_list import HookList, merge_default_hooks
@@ -152,9 +144,9 @@ class Runner:
         self.logger.info(collect_env(self._seed, launcher, self._deterministic))
         if self.cfg:
             self.logger.info(f"Config:\n{self.cfg.pretty_text}")
-        self.message_hub = self._build_message_hub()
-        self.log_processor = self._build_log_processor(log_processor)
-        self.visualizer = self._build_visualizer(visualizer)
+        self.message_hub = builders.build_message_hub(self._experiment_name)
+        self.log_processor = builders.build_log_processor(log_processor)
+        self.visualizer = builders.build_visualizer(visualizer, self._experiment_name, self._log_dir)
         # 7. model: built, moved to the device, wrapped for DDP when distributed
         self.model = self.wrap_model(self.cfg.get("model_wrapper_cfg"),
                                      self.build_model(model, data_preprocessor))
@@ -288,60 +280,14 @@ class Runner:
                                 path=path)
 
     def build_evaluator(self, evaluator: Any) -> Any:
-        """An evaluator as is; ``dict(metrics=...)`` → ``EVALUATOR``; a metric dict/list → ``Evaluator``."""
-        if hasattr(evaluator, "process") and hasattr(evaluator, "evaluate"):
-            return evaluator
-        if isinstance(evaluator, Mapping) and "metrics" in evaluator:
-            cfg = dict(evaluator)
-            cfg.setdefault("type", "Evaluator")
-            return build_from_cfg(cfg, EVALUATOR, path="evaluator")
-        if isinstance(evaluator, (Mapping, list, tuple)):
-            return EVALUATOR.resolve("Evaluator", "evaluator.type")(evaluator)
-        raise ConfigError("evaluator", f"expected an Evaluator, a metric config dict, "
-                                       f"dict(metrics=...) or a list, but got {type(evaluator).__name__}")
+        return builders.build_evaluator(evaluator)
 
     def build_model(self, model: nn.Module | Mapping[str, Any],
                     data_preprocessor: Mapping[str, Any] | None = None) -> nn.Module:
-        if isinstance(model, nn.Module):
-            return model
-        if not isinstance(model, Mapping):
-            raise ConfigError("model", f"expected an nn.Module or a model config dict, "
-                                       f"but got {type(model).__name__}")
-        cfg = dict(model)
-        if data_preprocessor is not None:
-            cfg.setdefault("data_preprocessor", data_preprocessor)
-        return build_from_cfg(cfg, MODELS, path="model")
+        return builders.build_model(model, data_preprocessor)
 
     def wrap_model(self, model_wrapper_cfg: Mapping[str, Any] | None, model: nn.Module) -> nn.Module:
-        """Move ``model`` to the device; wrap it in DDP when distributed (MMEngine's rules)."""
-        from kiln.model.wrappers import is_model_wrapper
-
-        if is_model_wrapper(model):
-            if model_wrapper_cfg is not None:
-                raise ConfigError("model_wrapper_cfg", "the model is already wrapped; remove "
-                                                       "model_wrapper_cfg or pass the bare model")
-            return model
-        model = model.to(get_device())
-        if not self._distributed:
-            from kiln.model.utils import revert_sync_batchnorm
-
-            self.logger.info("Distributed training is not used, all SyncBatchNorm (SyncBN) layers "
-                             "in the model will be automatically reverted to BatchNormXd layers "
-                             "if they are used.")
-            return revert_sync_batchnorm(model)
-        if self.cfg.get("sync_bn"):
-            from kiln.model.utils import convert_sync_batchnorm
-
-            model = convert_sync_batchnorm(model, implementation=self.cfg.sync_bn)
-        cfg = dict(model_wrapper_cfg or dict(type="MMDistributedDataParallel", broadcast_buffers=False,
-                                             find_unused_parameters=self.cfg.get("find_unused_parameters", False)))
-        wrapper_type = MODEL_WRAPPERS.resolve(cfg.get("type", "MMDistributedDataParallel"),
-                                              "model_wrapper_cfg.type")
-        cfg["type"] = wrapper_type
-        if issubclass(wrapper_type, torch.nn.parallel.DistributedDataParallel) and model_wrapper_cfg is None:
-            device = get_device()
-            cfg.setdefault("device_ids", [device.index] if device.type == "cuda" else None)
-        return build_from_cfg(cfg, MODEL_WRAPPERS, dict(module=model), path="model_wrapper_cfg")
+        return builders.wrap_model(model, model_wrapper_cfg, self._distributed, self.cfg, self.logger)
 
     def _make_experiment_name(self, name: str | None) -> str:
         if name is not None:
@@ -349,32 +295,6 @@ class Runner:
         if self.cfg.filename is not None:
             return f"{osp.splitext(osp.basename(self.cfg.filename))[0]}_{self._timestamp}"
         return self._timestamp
-
-    def _build_message_hub(self) -> Any:
-        from kiln.runner.message_hub import MessageHub
-
-        # A fresh hub per runner: two runs started in the same second must not share history.
-        name, n = self._experiment_name, 1
-        while MessageHub.check_instance_created(name):
-            name, n = f"{self._experiment_name}_{n}", n + 1
-        return MessageHub.get_instance(name)
-
-    def _build_log_processor(self, cfg: Any) -> Any:
-        if cfg is not None and not isinstance(cfg, Mapping):
-            return cfg
-        cfg = dict(cfg or {})
-        cfg.setdefault("type", "LogProcessor")
-        return build_from_cfg(cfg, LOG_PROCESSORS, path="log_processor")
-
-    def _build_visualizer(self, cfg: Any) -> Any:
-        if cfg is not None and not isinstance(cfg, Mapping):
-            return cfg
-        cfg = dict(cfg or dict(type="Visualizer", vis_backends=[dict(type="LocalVisBackend")]))
-        cfg.setdefault("type", "Visualizer")
-        cfg.setdefault("name", self._experiment_name)
-        cfg.setdefault("save_dir", self._log_dir)
-        # A fresh instance (it becomes the current one): never another run's, whose save_dir differs.
-        return build_from_cfg(cfg, VISUALIZERS, path="visualizer")
 
     # -- hooks ------------------------------------------------------------------------------------
     def register_hook(self, hook: Hook | Mapping[str, Any], priority: int | str | None = None) -> None:
@@ -454,18 +374,8 @@ class Runner:
                                       max_epochs=loop.max_epochs, max_iters=loop.max_iters)
 
     def scale_lr(self, optim_wrapper: Any, auto_scale_lr: Mapping[str, Any] | None = None) -> None:
-        """Scale every lr by (real batch size / ``base_batch_size``) when ``enable=True``."""
-        if not auto_scale_lr or not auto_scale_lr.get("enable", False):
-            return
-        if "base_batch_size" not in auto_scale_lr:
-            raise ConfigError("auto_scale_lr", "needs base_batch_size when enable=True")
-        base = auto_scale_lr["base_batch_size"]
-        real = self._world_size * (self.train_dataloader.batch_size or 1)
-        ratio = real / base
-        self.logger.info(f"LR is set based on batch size of {base} and the current batch size "
-                         f"is {real}. Scaling the original LR by {ratio}.")
-        for group in optim_wrapper.param_groups:
-            group["lr"] = group["lr"] * ratio
+        batch_size = self._world_size * (getattr(self.train_dataloader, "batch_size", None) or 1)
+        builders.scale_lr(optim_wrapper, auto_scale_lr, batch_size, self.logger)
 
     def _checkpoint_to_load(self) -> str | None:
         if self._load_from is not None:

@@ -78,3 +78,11 @@ randomness = dict(seed=1)
     assert runner.experiment_name == f"toy_cfg_{runner.timestamp}"
     assert os.path.isfile(os.path.join(runner.log_dir, "toy_cfg.py"))
     assert runner.optim_wrapper.get_lr()["lr"][0] == 0.1  # LinearLR warm-up finished at iter 2
+
+
+def test_auto_scale_lr(make_runner, capsys):
+    runner = make_runner(auto_scale_lr=dict(enable=True, base_batch_size=8),
+                         train_cfg=dict(by_epoch=True, max_epochs=1))
+    runner.train()
+    assert runner.optim_wrapper.param_groups[0]["lr"] == 0.05  # 0.1 * 4 / 8
+    assert "Scaling the original LR by 0.5" in capsys.readouterr().out
