@@ -52,9 +52,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
         random.setstate((version, tuple(int(v) for v in internal.tolist()), gauss))
     if "numpy" in state:
         kind, keys, pos, has_gauss, cached = state["numpy"]
-        np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    if "torch" in state:
-        torch.set_rng_state(state["torch"])
+        np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached))
+    if "torch" in state:  # a checkpoint loaded with map_location='cuda' brings these on the GPU
+        torch.set_rng_state(state["torch"].cpu())
     cuda = state.get("cuda")
     if cuda and torch.cuda.is_available():
         count = min(len(cuda), torch.cuda.device_count())
