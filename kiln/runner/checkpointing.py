@@ -217,14 +217,19 @@ def _restore_loop(runner, loop, checkpoint: Mapping[str, Any]) -> None:
             length = max(len(loop.dataloader), 1)
             epoch, batch = divmod(it, length)
         state = {"epoch": epoch, "iter": it, "batch_idx_in_epoch": batch}
-    loop.state.load_state_dict(dict(state))
+    state = dict(state)
+    old_ws, new_ws = int(meta.get("world_size", 1)), get_world_size()
+    if old_ws != new_ws:  # the same number of samples seen overall, re-split over the ranks
+        state["batch_idx_in_epoch"] = int(state.get("batch_idx_in_epoch", 0)) * old_ws // new_ws
+    loop.state.load_state_dict(state)
     sampler = getattr(loop, "sampler", None)
     sampler_state = checkpoint.get("sampler")
     if sampler_state is not None and hasattr(sampler, "load_state_dict"):
         sampler_state = dict(sampler_state)
-        old_ws, new_ws = int(sampler_state.get("world_size", 1)), get_world_size()
-        if old_ws != new_ws and "position" in sampler_state:  # same number of samples seen overall
-            sampler_state["position"] = int(sampler_state["position"]) * old_ws // new_ws
+        saved_ws = int(sampler_state.get("world_size", old_ws))
+        if saved_ws != new_ws and "position" in sampler_state:
+            sampler_state["position"] = int(sampler_state["position"]) * saved_ws // new_ws
+            sampler_state["world_size"] = new_ws
         sampler.load_state_dict(sampler_state)
     key = "max_iters" if type(loop).__name__ == "IterBasedTrainLoop" else "max_epochs"
     old, new = meta.get(key), getattr(loop, key, None)
