@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> float:
 
     start = time.perf_counter()
     runner = Runner(
-        model=DigitsCNN(),
+        model=dict(type=DigitsCNN),  # built after the Runner seeds the RNGs: reproducible init
         work_dir=args.work_dir,
         train_dataloader=dict(dataset=DigitsDataset(train=True, seed=args.seed), batch_size=32,
                               sampler=dict(type="DefaultSampler", shuffle=True),
