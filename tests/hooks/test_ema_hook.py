@@ -1,13 +1,14 @@
 """EMAHook: updates after each iteration, swaps for val/test, MMEngine checkpoint layout, resume."""
 
 import copy
+import os
 
 import pytest
 import torch
 from torch import nn
 
 from kiln.errors import ConfigError
-from kiln.hooks import EMAHook
+from kiln.hooks import EMAHook, Hook
 
 
 class FakeRunner:
@@ -131,3 +132,56 @@ def test_bad_arguments():
     hook.before_run(runner)
     with pytest.raises(ConfigError, match="after the last epoch"):
         hook.before_train(runner)
+
+
+def test_runner_validates_and_saves_best_with_ema_weights(tmp_path):
+    """Through the Runner: validation sees EMA weights; the best file holds them in state_dict."""
+    from kiln.evaluator import BaseMetric
+    from kiln.model import BaseModel
+    from kiln.runner import Runner
+
+    class Reg(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(2, 1)
+
+        def forward(self, x, y, mode="tensor"):
+            out = self.fc(x).squeeze(1)
+            return {"loss": ((out - y) ** 2).mean()} if mode == "loss" else [(out, y)]
+
+    class NegMSE(BaseMetric):
+        def process(self, data_batch, data_samples):
+            self.results += [float(((o - y) ** 2).mean()) for o, y in data_samples]
+
+        def compute_metrics(self, results):
+            return {"acc": -sum(results) / len(results)}
+
+    seen = []
+
+    class Spy(Hook):
+        priority = "LOWEST"
+
+        def before_val_epoch(self, runner):
+            seen.append(runner.model.fc.weight.detach().clone())
+
+    g = torch.Generator().manual_seed(0)
+    data = list(zip(torch.randn(12, 2, generator=g), torch.randn(12, generator=g)))
+    loader = dict(dataset=data, batch_size=4, collate_fn=dict(type="default_collate"))
+    torch.manual_seed(0)
+    ema = EMAHook(momentum=0.2)
+    runner = Runner(model=Reg(), work_dir=str(tmp_path), train_dataloader=loader, val_dataloader=loader,
+                    val_cfg=dict(), val_evaluator=NegMSE(), train_cfg=dict(by_epoch=True, max_epochs=2),
+                    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)),
+                    default_hooks=dict(logger=None, checkpoint=dict(type="CheckpointHook", interval=1,
+                                                                      save_best="acc")),
+                    custom_hooks=[ema, Spy()], randomness=dict(seed=0))
+    runner.train()
+    assert torch.equal(seen[-1], ema.ema_model.module.fc.weight)  # validation ran with EMA weights
+    assert not torch.equal(runner.model.fc.weight, ema.ema_model.module.fc.weight)  # swapped back
+    best = [p for p in os.listdir(tmp_path) if p.startswith("best_acc_epoch_")]
+    assert len(best) == 1
+    ckpt = torch.load(tmp_path / best[0], weights_only=True)
+    assert "ema_state_dict" in ckpt and "module.fc.weight" in ckpt["ema_state_dict"]
+    last = torch.load(tmp_path / "epoch_2.pth", weights_only=True)
+    assert torch.equal(last["state_dict"]["fc.weight"], ema.ema_model.module.fc.weight)
+    assert torch.equal(last["ema_state_dict"]["module.fc.weight"], runner.model.fc.weight)
