@@ -100,11 +100,15 @@ def build_message_hub(name: str) -> Any:
     return MessageHub.get_instance(unique)
 
 
-def build_log_processor(cfg: Any) -> Any:
+def build_log_processor(cfg: Any, train_cfg: Any = None) -> Any:
+    """``LogProcessor`` from ``cfg``; its ``by_epoch`` follows ``train_cfg.by_epoch`` unless given,
+    so an iteration-based run logs ``Iter(train)`` lines without a second setting."""
     if cfg is not None and not isinstance(cfg, Mapping):
         return cfg
     cfg = dict(cfg or {})
     cfg.setdefault("type", "LogProcessor")
+    if isinstance(train_cfg, Mapping) and "by_epoch" in train_cfg:
+        cfg.setdefault("by_epoch", bool(train_cfg["by_epoch"]))
     return build_from_cfg(cfg, LOG_PROCESSORS, path="log_processor")
 
 

@@ -145,7 +145,7 @@ class Runner:
         if self.cfg:
             self.logger.info(f"Config:\n{self.cfg.pretty_text}")
         self.message_hub = builders.build_message_hub(self._experiment_name)
-        self.log_processor = builders.build_log_processor(log_processor)
+        self.log_processor = builders.build_log_processor(log_processor, train_cfg)
         self.visualizer = builders.build_visualizer(visualizer, self._experiment_name, self._log_dir)
         # 7. model: built, moved to the device, wrapped for DDP when distributed
         self.model = self.wrap_model(self.cfg.get("model_wrapper_cfg"),

@@ -86,3 +86,9 @@ def test_auto_scale_lr(make_runner, capsys):
     runner.train()
     assert runner.optim_wrapper.param_groups[0]["lr"] == 0.05  # 0.1 * 4 / 8
     assert "Scaling the original LR by 0.5" in capsys.readouterr().out
+
+
+def test_iteration_based_run_logs_iter_lines(make_runner, capsys):
+    make_runner(train_cfg=dict(by_epoch=False, max_iters=10, val_interval=100)).train()
+    out = capsys.readouterr().out
+    assert "Iter(train) [10/10]" in out and "Epoch(train)" not in out
