@@ -27,6 +27,7 @@ from kiln.checkpoint.loading import apply_state
 from kiln.checkpoint.mmengine_compat import message_hub_to_plain
 from kiln.checkpoint.reading import read_checkpoint
 from kiln.checkpoint.saving import save_checkpoint as save_checkpoint_file
+from kiln.checkpoint.saving import to_plain
 from kiln.dist import get_device, get_world_size, is_main_process
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
@@ -122,7 +123,11 @@ def _meta(runner, extra: Mapping[str, Any] | None, by_epoch: bool) -> dict[str, 
         meta["max_iters"] = int(getattr(loop, "max_iters", 0) or 0)
         dataset_meta = getattr(getattr(loop.dataloader, "dataset", None), "metainfo", None)
         if dataset_meta is not None:
-            meta["dataset_meta"] = dataset_meta
+            try:
+                meta["dataset_meta"] = to_plain(dataset_meta, "dataset.metainfo")
+            except CheckpointError as exc:  # an exotic metainfo must not stop training at a save
+                print_log(f"dataset_meta is left out of the checkpoint: {exc}", logger="current",
+                          level=_WARNING)
     cfg = getattr(runner, "cfg", None)
     if cfg:
         text = getattr(cfg, "pretty_text", None)

@@ -166,3 +166,16 @@ def test_resume_from_an_mmengine_checkpoint(tmp_path, capsys):
     history = runner.message_hub.get_scalar("train/loss").data[0]
     assert list(history[:2]) == [0.5, 0.25]  # MMEngine's history continues
     assert len(history) == 2 + 4
+
+
+@pytest.mark.parametrize("metainfo,kept", [({"classes": ("cat", "dog")}, True), ({"palette": object()}, False)])
+def test_dataset_meta_saved_when_plain_else_left_out(tmp_path, capsys, metainfo, kept):
+    data = Data()
+    data.metainfo = metainfo
+    make_runner(tmp_path, data=data, max_epochs=1).train()
+    meta = torch.load(tmp_path / "epoch_1.pth", weights_only=True)["meta"]
+    if kept:
+        assert meta["dataset_meta"] == {"classes": ("cat", "dog")}
+    else:
+        assert "dataset_meta" not in meta
+        assert "dataset_meta is left out of the checkpoint" in capsys.readouterr().out
