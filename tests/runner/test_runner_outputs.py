@@ -92,3 +92,20 @@ def test_iteration_based_run_logs_iter_lines(make_runner, capsys):
     make_runner(train_cfg=dict(by_epoch=False, max_iters=10, val_interval=100)).train()
     out = capsys.readouterr().out
     assert "Iter(train) [10/10]" in out and "Epoch(train)" not in out
+
+
+def test_model_config_gets_the_runner_data_preprocessor(make_runner, toy_model_cls):
+    from kiln.registry import MODELS
+
+    class WithPreprocessor(toy_model_cls):
+        def __init__(self, data_preprocessor=None):
+            super().__init__()
+            self.given = data_preprocessor
+
+    MODELS.register_module(name="RunnerTestWithPreprocessor", module=WithPreprocessor, force=True)
+    preprocessor = dict(type="BaseDataPreprocessor")
+    runner = make_runner(model=dict(type="RunnerTestWithPreprocessor"), data_preprocessor=preprocessor)
+    assert runner.model.given == preprocessor
+    runner = make_runner(model=dict(type="RunnerTestWithPreprocessor", data_preprocessor=None),
+                         data_preprocessor=preprocessor)
+    assert runner.model.given is None  # the model config's own entry wins
