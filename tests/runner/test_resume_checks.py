@@ -93,6 +93,7 @@ def test_changed_schedule_and_max_epochs_apply_and_are_reported(tmp_path, capsys
     assert "resuming its progress with the NEW config" in out
     # new milestone 2 applied: lr 0.1 in epoch 2, 0.01 in epoch 3
     history = runner.message_hub.get_scalar("train/lr").data[0]
+    assert len(history) == 12, "the first run's 4 logged values continue in the resumed hub"
     assert history[-1] == pytest.approx(0.01) and history[-5] == pytest.approx(0.1)
 
 
