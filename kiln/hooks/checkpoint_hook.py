@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import logging
 import math
@@ -159,6 +160,8 @@ class CheckpointHook(Hook):
         elif os.path.abspath(self.out_dir) != os.path.abspath(work_dir):
             self.out_dir = os.path.join(self.out_dir, os.path.basename(os.path.normpath(work_dir)))
         print_log(f"Checkpoints will be saved to {self.out_dir}.", logger="current")
+        if is_main_process():
+            _remove_partial_saves(self.out_dir)
         hub = runner.message_hub
         self.last_ckpt = hub.get_info("last_ckpt", self.last_ckpt)
         self.keep_ckpt_ids = list(hub.get_info("keep_ckpt_ids", self.keep_ckpt_ids) or [])
@@ -311,6 +314,17 @@ class CheckpointHook(Hook):
         final = f"{stem}-{digest}{ext}"
         os.replace(tmp, final)
         print_log(f"The checkpoint {path} is published to {final}.", logger="current")
+
+
+def _remove_partial_saves(out_dir: str) -> None:
+    """Delete temp files of saves a crash interrupted (``.epoch_3.pth.<random>.tmp``)."""
+    partial = glob.glob(os.path.join(glob.escape(out_dir), ".*.pth.*.tmp"))
+    partial += glob.glob(os.path.join(glob.escape(out_dir), ".*.safetensors.*.tmp"))
+    for path in partial:
+        _remove(path)
+    if partial:
+        print_log(f"Removed {len(partial)} partial checkpoint file(s) left by an interrupted save "
+                  f"in {out_dir}.", logger="current")
 
 
 def _sha256(path: str) -> str:

@@ -24,6 +24,16 @@ _JOB = textwrap.dedent('''
 
     args = json.loads(sys.argv[1])
 
+    if args.get("kill_in_save"):  # die inside torch.save of the checkpoint at iteration kill_in_save
+        real_save = torch.save
+
+        def dying_save(obj, f, *a, **k):
+            real_save(obj, f, *a, **k)
+            if isinstance(obj, dict) and obj.get("meta", {}).get("iter") == args["kill_in_save"]:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        torch.save = dying_save
+
     class Net(BaseModel):
         def __init__(self):
             super().__init__()
@@ -133,3 +143,22 @@ def test_crash_and_resume_reproduces_uninterrupted_losses(tmp_path, by_epoch, ac
         assert all(torch.equal(ref_ckpt[key][k], new_ckpt[key][k]) for k in ref_ckpt[key]), key
     ref_state, new_state = ref_ckpt["optimizer"]["state"], new_ckpt["optimizer"]["state"]
     assert all(torch.equal(ref_state[i]["momentum_buffer"], new_state[i]["momentum_buffer"]) for i in ref_state)
+
+
+def test_sigkill_inside_a_runner_save_keeps_previous_checkpoint_and_resumes(tmp_path):
+    common = dict(by_epoch=False, acc=1, workers=0, every=4)
+    _, reference = _run(tmp_path, "reference", work_dir=str(tmp_path / "ref"), **common)
+    work_dir = tmp_path / "crash"
+    crashed, first = _run(tmp_path, "crashed", work_dir=str(work_dir), kill_in_save=12, **common)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr[-3000:]
+    assert len(first) == 11  # the 12th iteration's loss is recorded after (LOWEST) the save that died
+    assert not (work_dir / "iter_12.pth").exists()
+    assert [p for p in os.listdir(work_dir) if p.endswith(".tmp")], "the killed save left its temp file"
+    assert (work_dir / "last_checkpoint").read_text() == str(work_dir / "iter_8.pth")
+    assert torch.load(work_dir / "iter_8.pth", weights_only=True)["meta"]["iter"] == 8
+
+    resumed, second = _run(tmp_path, "resumed", work_dir=str(work_dir), resume=True, **common)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Removed 1 partial checkpoint file(s) left by an interrupted save" in resumed.stdout
+    assert not [p for p in os.listdir(work_dir) if p.endswith(".tmp")]
+    assert first[:8] + second == reference
