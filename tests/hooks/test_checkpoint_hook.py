@@ -187,3 +187,20 @@ def test_bad_arguments():
         CheckpointHook(save_format="npz")
     with pytest.raises(ConfigError, match="only local files"):
         CheckpointHook(backend_args=dict(backend="petrel"))
+
+
+def test_best_score_survives_resume(tmp_path):
+    """A resumed run compares against the best score of the interrupted one (message hub)."""
+    runner = FakeRunner(tmp_path)
+    old_best = tmp_path / "best_acc_epoch_1.pth"
+    save_checkpoint({"x": 1}, old_best)
+    runner.message_hub.update_info("best_score", 0.9)
+    runner.message_hub.update_info("best_ckpt", str(old_best))
+    hook = CheckpointHook(save_best="acc")
+    hook.before_train(runner)
+    runner.epoch = 2
+    hook.after_val_epoch(runner, {"acc": 0.8})
+    assert not runner.saved and old_best.exists()
+    runner.epoch = 3
+    hook.after_val_epoch(runner, {"acc": 0.95})
+    assert not old_best.exists() and (tmp_path / "best_acc_epoch_3.pth").exists()
