@@ -15,6 +15,10 @@ from kiln.registry import HOOKS
 
 __all__ = ["IterTimerHook"]
 
+# Message-hub keys per loop mode, built once instead of formatted at every iteration.
+_DATA_TIME_KEY = {mode: f"{mode}/data_time" for mode in ("train", "val", "test")}
+_TIME_KEY = {mode: f"{mode}/time" for mode in ("train", "val", "test")}
+
 
 @HOOKS.register_module()
 class IterTimerHook(Hook):
@@ -37,26 +41,20 @@ class IterTimerHook(Hook):
     def _before_epoch(self, runner) -> None:
         self._t = time.perf_counter()
 
+    # Train iterations have their own, inlined copies of these two (they run every iteration).
     def _before_iter(self, runner, mode: str) -> None:
-        runner.message_hub.update_scalar(f"{mode}/data_time", time.perf_counter() - self._t)
+        runner.message_hub.update_scalar(_DATA_TIME_KEY[mode], time.perf_counter() - self._t)
 
-    def _after_iter(self, runner, batch_idx: int, mode: str) -> None:
+    def _after_iter(self, runner, batch_idx: int, mode: str) -> None:  # val/test
         now = time.perf_counter()
         iter_time = now - self._t
         self._t = now
         hub = runner.message_hub
-        hub.update_scalar(f"{mode}/time", iter_time)
-        if mode == "train":
-            self.time_sec_tot += iter_time
-            it = runner.iter
-            max_iters = self._max_iters if self._max_iters is not None else runner.max_iters
-            avg = self.time_sec_tot / (it - self.start_iter + 1)
-            hub.update_info("eta", avg * (max_iters - it - 1))
-        else:
-            self.time_sec_test_val += iter_time
-            avg = self.time_sec_test_val / (batch_idx + 1)
-            total = len(getattr(runner, f"{mode}_dataloader"))
-            hub.update_info("eta", avg * (total - batch_idx - 1))
+        hub.update_scalar(_TIME_KEY[mode], iter_time)
+        self.time_sec_test_val += iter_time
+        avg = self.time_sec_test_val / (batch_idx + 1)
+        total = len(getattr(runner, f"{mode}_dataloader"))
+        hub.update_info("eta", avg * (total - batch_idx - 1))
 
     def _after_epoch(self, runner, mode: str) -> None:
         if mode != "train":
@@ -72,7 +70,7 @@ class IterTimerHook(Hook):
         self._before_epoch(runner)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
-        self._before_iter(runner, "train")
+        runner.message_hub.update_scalar("train/data_time", time.perf_counter() - self._t)
 
     def before_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
         self._before_iter(runner, "val")
@@ -82,7 +80,16 @@ class IterTimerHook(Hook):
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
-        self._after_iter(runner, batch_idx, "train")
+        now = time.perf_counter()
+        iter_time = now - self._t
+        self._t = now
+        self.time_sec_tot += iter_time
+        hub = runner.message_hub
+        hub.update_scalar("train/time", iter_time)
+        it = runner.iter
+        max_iters = self._max_iters if self._max_iters is not None else runner.max_iters
+        avg = self.time_sec_tot / (it - self.start_iter + 1)
+        hub.update_info("eta", avg * (max_iters - it - 1))
 
     def after_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
         self._after_iter(runner, batch_idx, "val")

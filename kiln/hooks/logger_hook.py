@@ -50,6 +50,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _flush(visualizer: Any) -> None:
+    flush = getattr(visualizer, "flush", None)  # a user's visualizer may not buffer
+    if flush is not None:
+        flush()
+
+
 @HOOKS.register_module()
 class LoggerHook(Hook):
     """Log training/evaluation progress.
@@ -137,23 +143,24 @@ class LoggerHook(Hook):
         self.progress.advance()
         epoch_len = self._epoch_len if self._epoch_len is not None else len(runner.train_dataloader)
         end_of_epoch = by_epoch and batch_idx + 1 == epoch_len
-        it = runner.iter
-        if (it + 1) % self.interval_exp_name == 0 or end_of_epoch:
+        done = runner.iter + 1  # iterations finished, this one included
+        if done % self.interval_exp_name == 0 or end_of_epoch:
             runner.logger.info(f"Exp name: {runner.experiment_name}")
         if by_epoch:
             due = (batch_idx + 1) % self.interval == 0 or (
                 end_of_epoch and (not self.ignore_last or epoch_len <= self.interval))
         else:
-            due = (it + 1) % self.interval == 0
+            due = done % self.interval == 0
         if not due:
             return
         tag, line = runner.log_processor.get_log_after_iter(runner, batch_idx, "train")
         runner.logger.info(line)
-        runner.visualizer.add_scalars(tag, step=runner.iter + 1, file_path=self.json_log_path)
+        runner.visualizer.add_scalars(tag, step=done, file_path=self.json_log_path)
 
     def after_train_epoch(self, runner) -> None:
         if self._by_epoch(runner):
             self.progress.stop()
+        _flush(runner.visualizer)  # the scalars files are written in batches (at most 1 s late)
 
     def after_train(self, runner) -> None:
         self.progress.stop()
@@ -189,6 +196,7 @@ class LoggerHook(Hook):
             # was left at its default (MMEngine needs both set by hand).
             step = epochs if self.log_metric_by_epoch and self._by_epoch(runner) else runner.iter
         runner.visualizer.add_scalars(_scalars_only(tag), step=step, file_path=self.json_log_path)
+        _flush(runner.visualizer)
 
     def after_test_epoch(self, runner, metrics: dict | None = None) -> None:
         self.progress.stop()

@@ -43,6 +43,13 @@ class RuntimeInfoHook(Hook):
 
     def __init__(self) -> None:
         self._last_loop_stage: str | None = None
+        self._train_keys: dict[str, str] = {}  # name -> 'train/<name>', built once per name
+
+    def _train_key(self, name: str) -> str:
+        key = self._train_keys.get(name)
+        if key is None:
+            key = self._train_keys[name] = f"train/{name}"
+        return key
 
     def before_run(self, runner) -> None:
         cfg = getattr(runner, "cfg", None)
@@ -76,15 +83,19 @@ class RuntimeInfoHook(Hook):
             if not isinstance(values, (list, tuple)) or not values:
                 raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of lr, "
                                 f"but {name!r} is {values!r}")
-            hub.update_scalar(f"train/{name}", values[0])
+            hub.update_scalar(self._train_key(name), values[0])
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
-        if outputs is None:
-            return
         hub = runner.message_hub
-        for key, value in outputs.items():
-            hub.update_scalar(f"train/{key}", value)  # tensors stay on device: no sync here
+        if outputs is not None:
+            for key, value in outputs.items():
+                hub.update_scalar(self._train_key(key), value)  # tensors stay on device: no sync here
+        # The gradient norm of the step just taken (clip_grad by norm): a 0-d tensor, no sync.
+        wrapper = runner.optim_wrapper
+        grad_norm = getattr(wrapper, "grad_norm", None)
+        if grad_norm is not None and wrapper.should_update():
+            hub.update_scalar("train/grad_norm", grad_norm)
 
     def _enter(self, runner, stage: str) -> None:
         self._last_loop_stage = runner.message_hub.get_info("loop_stage")

@@ -39,7 +39,7 @@ def run_forward(model: nn.Module, data: Any, mode: str) -> Any:
 
 def check_losses(losses: Any, model: nn.Module) -> Mapping:
     """Return ``losses`` if it is a mapping; otherwise say what ``forward(mode='loss')`` returned."""
-    if not isinstance(losses, Mapping):
+    if type(losses) is not dict and not isinstance(losses, Mapping):  # dict first: no ABC check
         name = type(model).__name__
         raise TypeError(f"{name}.forward(..., mode='loss') must return a dict of losses, but returned "
                         f"{type(losses).__name__}; does {name}.forward handle mode='loss'?")

@@ -131,8 +131,12 @@ class OptimWrapper:
                       "and dropped the gradients of this accumulation window.", level=logging.WARNING)
             self.zero_grad(**(zero_kwargs or {}))
             return
-        self.step(**(step_kwargs or {}))
-        self.zero_grad(**(zero_kwargs or {}))
+        if step_kwargs or zero_kwargs:
+            self.step(**(step_kwargs or {}))
+            self.zero_grad(**(zero_kwargs or {}))
+        else:  # the usual call: no keyword dicts to build and unpack every iteration
+            self.step()
+            self.zero_grad()
 
     def _window_is_finite(self) -> bool:
         flag, self._window_finite = self._window_finite, None
@@ -164,6 +168,9 @@ class OptimWrapper:
         self.optimizer.step(**kwargs)
 
     def zero_grad(self, **kwargs: Any) -> None:
+        if not kwargs:
+            self.optimizer.zero_grad(set_to_none=True)
+            return
         kwargs.setdefault("set_to_none", True)
         self.optimizer.zero_grad(**kwargs)
 

@@ -250,7 +250,11 @@ class MessageHub:
         buffer = self._log_scalars.get(key)
         if buffer is None:
             buffer = self._adopt(key, HistoryBuffer())
-        buffer.update(value, count, key, self._runtime_info.get("iter"))
+        if type(value) is float:  # timings and lr, every iteration: nothing to check or convert
+            buffer._values.append(value)
+            buffer._counts.append(count)
+        else:
+            buffer.update(value, count, key, self._runtime_info.get("iter"))
         self._resumed_keys[key] = resumed
 
     def update_scalars(self, log_dict: Mapping[str, Any], resumed: bool = True) -> None:

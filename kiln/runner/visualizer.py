@@ -138,6 +138,11 @@ class Visualizer:
         for backend in self._backends.values():
             backend.add_scalars(scalar_dict, step, file_path=file_path, **kwargs)
 
+    def flush(self) -> None:
+        """Write what the backends buffered (LoggerHook: at epoch ends; ``close`` does it too)."""
+        for backend in self._backends.values():
+            backend.flush()
+
     def close(self) -> None:
         """Close the backends and draw ``<save_dir>/curves.png`` (rank 0, once per run)."""
         for backend in self._backends.values():

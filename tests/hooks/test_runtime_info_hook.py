@@ -80,3 +80,56 @@ def test_test_stage_alone():
     assert hub.get_scalar("test/acc").current() == 0.5
     hook.after_test(runner)
     assert hub.get_info("loop_stage") is None
+
+
+def test_grad_norm_is_logged_after_an_optimizer_step_without_sync(monkeypatch):
+    from kiln.optim import OptimWrapper
+
+    net = torch.nn.Linear(3, 1)
+    wrapper = OptimWrapper(torch.optim.SGD(net.parameters(), lr=0.1), accumulative_counts=2,
+                           clip_grad=dict(max_norm=1.0))
+    wrapper.initialize_count_status(net, 0, 4)
+    runner = make_runner("rih-gradnorm")
+    runner.optim_wrapper = wrapper
+    hub, hook = runner.message_hub, RuntimeInfoHook()
+
+    def no_sync(*args, **kwargs):
+        raise AssertionError("the gradient norm was synced in after_train_iter")
+
+    wrapper.update_params(net(torch.ones(2, 3)).sum())  # accumulation only: no step, no norm yet
+    hook.after_train_iter(runner, 0, outputs={"loss": torch.tensor(1.0)})
+    assert "train/grad_norm" not in hub.log_scalars
+    wrapper.update_params(net(torch.ones(2, 3)).sum())  # closes the window: clip + step
+    monkeypatch.setattr(torch.Tensor, "item", no_sync)
+    monkeypatch.setattr(torch.Tensor, "tolist", no_sync)
+    hook.after_train_iter(runner, 1, outputs={"loss": torch.tensor(1.0)})
+    monkeypatch.undo()
+    assert hub.get_scalar("train/grad_norm").current() == pytest.approx(float(wrapper.grad_norm))
+    wrapper.update_params(net(torch.ones(2, 3)).sum())  # accumulation step: the old norm is not re-logged
+    hook.after_train_iter(runner, 2, outputs={"loss": torch.tensor(1.0)})
+    assert len(hub.get_scalar("train/grad_norm")) == 1
+
+
+def test_grad_norm_appears_in_the_log_line_when_clip_grad_is_set(tmp_path, capsys):
+    import torch.nn.functional as F
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from kiln.model import BaseModel
+    from kiln.runner import Runner
+
+    class Net(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 2)
+
+        def forward(self, x, y, mode="tensor"):
+            return {"loss": F.cross_entropy(self.fc(x), y)}
+
+    data = TensorDataset(torch.randn(40, 4), torch.randint(0, 2, (40,)))
+    runner = Runner(model=Net(), work_dir=str(tmp_path), train_dataloader=DataLoader(data, batch_size=4),
+                    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1), clip_grad=dict(max_norm=1.0)),
+                    train_cfg=dict(by_epoch=True, max_epochs=1), default_hooks=dict(checkpoint=None),
+                    randomness=dict(seed=0))
+    runner.train()
+    lines = [line for line in capsys.readouterr().out.splitlines() if "Epoch(train)" in line]
+    assert lines and all("grad_norm: " in line for line in lines)

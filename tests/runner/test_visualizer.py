@@ -18,6 +18,7 @@ def test_local_backend_writes_one_json_object_per_step(tmp_path):
     backend = LocalVisBackend(save_dir=tmp_path / "vis_data")
     backend.add_scalars({"loss": 1.5, "lr": 0.1, "acc": torch.tensor(0.5)}, step=10)
     backend.add_scalars({"loss": 0.5}, step=20, file_path="20250101_000000.json")
+    backend.flush()  # lines are buffered (flushed at most once a second, at flush() and close())
     lines = (tmp_path / "vis_data" / "scalars.json").read_text().splitlines()
     assert [json.loads(line) for line in lines] == [
         {"loss": 1.5, "lr": 0.1, "acc": 0.5, "step": 10}, {"loss": 0.5, "step": 20}]
@@ -25,6 +26,28 @@ def test_local_backend_writes_one_json_object_per_step(tmp_path):
     assert [json.loads(line) for line in extra] == [{"loss": 0.5, "step": 20}]
     with pytest.raises(ValueError, match="twice"):
         backend.add_scalars({"loss": 0.5}, step=30, file_path="scalars.json")
+
+
+def test_local_backend_buffers_lines_and_flushes_at_most_once_a_second(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    from kiln.runner import vis_backend
+
+    now = [100.0]
+    monkeypatch.setattr(vis_backend, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    backend = LocalVisBackend(save_dir=tmp_path)
+    path = tmp_path / "scalars.json"
+    backend.add_scalars({"loss": 1.0}, step=1)
+    assert path.read_text() == ""  # buffered: no write syscall per log line
+    now[0] += LocalVisBackend.FLUSH_SECONDS
+    backend.add_scalars({"loss": 0.5}, step=2)
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2]
+    backend.add_scalars({"loss": 0.25}, step=3)
+    backend.flush()
+    assert len(path.read_text().splitlines()) == 3
+    backend.add_scalars({"loss": 0.125}, step=4)
+    backend.close()
+    assert len(path.read_text().splitlines()) == 4
 
 
 def test_local_backend_writes_config(tmp_path):
