@@ -7,7 +7,11 @@ hook stamps it; the hand loop stamps the same points). Start-up is the time from
 the ``Runner`` to the start of the first iteration (hand loop: model + optimizer + iterator).
 The hand loop calls ``.item()`` on the loss every 10 iterations, as a logger would.
 
-    python benchmarks/runner_overhead.py [--runs 5] [--iters 300]
+    python benchmarks/runner_overhead.py [--runs 5] [--iters 300] [--breakdown]
+
+``--breakdown`` adds kiln runs with one default hook removed (``-logger``: the row's saving is
+the LoggerHook's cost) and with none (``loop+step``: what the loop, ``train_step`` and the optim
+wrapper add over the hand loop). Single rows are noisy (a few µs); use ``--runs 11`` or more.
 
 With ``--framework mmengine`` / ``lightning`` (run from a venv that has them, with
 ``PYTHONPATH`` pointing at kiln) it also times those frameworks on the same work.
@@ -79,7 +83,8 @@ def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
 
 
 # -- kiln ------------------------------------------------------------------------------------
-def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str,
+                default_hooks: dict | None = None) -> tuple[float, float]:
     from kiln.hooks import Hook
     from kiln.model import BaseModel
     from kiln.runner import Runner
@@ -116,7 +121,7 @@ def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[floa
         train_dataloader=DataLoader(dataset, batch_size=64),
         optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
         train_cfg=dict(by_epoch=True, max_epochs=1),
-        custom_hooks=[Stamp()], randomness=dict(seed=0),
+        custom_hooks=[Stamp()], randomness=dict(seed=0), default_hooks=default_hooks,
     )
     runner.train()
     return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
@@ -205,6 +210,16 @@ def lightning_trainer(dataset: TensorDataset, iters: int, work_dir: str) -> tupl
 
 FRAMEWORKS = {"kiln": kiln_runner, "mmengine": mmengine_runner, "lightning": lightning_trainer}
 
+# --breakdown: kiln with one default hook removed (the saving is that hook's cost), and with
+# none of them ("loop + train_step": the loop, the model's train_step and the optim wrapper).
+_DEFAULT_HOOK_NAMES = ("runtime_info", "timer", "logger", "param_scheduler", "checkpoint", "sampler_seed")
+BREAKDOWN = {f"-{name}": {name: None} for name in _DEFAULT_HOOK_NAMES}
+BREAKDOWN["loop+step"] = {name: None for name in _DEFAULT_HOOK_NAMES}
+
+
+def _breakdown_runner(name: str):
+    return lambda dataset, iters, work_dir: kiln_runner(dataset, iters, work_dir, dict(BREAKDOWN[name]))
+
 
 def _importable(name: str) -> bool:
     import importlib.util
@@ -222,9 +237,18 @@ def main() -> None:
     parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS),
                         help="frameworks to time against the hand loop (default: kiln, plus "
                              "mmengine/lightning when importable)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="also time kiln without each default hook, and with none of them "
+                             "(per-component cost = kiln minus that row)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = args.framework or ["kiln"] + [n for n in ("mmengine", "lightning") if _importable(n)]
+    runners = dict(FRAMEWORKS)
+    if args.breakdown:
+        if "kiln" not in names:
+            names.insert(0, "kiln")
+        names += list(BREAKDOWN)
+        runners.update({name: _breakdown_runner(name) for name in BREAKDOWN})
     dataset = _data(args.iters)
     results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
     with tempfile.TemporaryDirectory() as tmp:
@@ -236,7 +260,7 @@ def main() -> None:
                     if name == "hand loop":
                         result = hand_loop(dataset, args.iters)
                     else:
-                        result = FRAMEWORKS[name](dataset, args.iters, f"{tmp}/{name}_{run}")
+                        result = runners[name](dataset, args.iters, f"{tmp}/{name}_{run}")
                 if run > 0:
                     results[name].append(result)
 
@@ -245,12 +269,16 @@ def main() -> None:
     print(f"runner overhead: tiny MLP 32-64-4, batch 64, SGD, {args.iters} iterations, "
           f"{args.runs} runs (medians), device {_device()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"{'':<10} {'steady µs/iter':>15} {'ratio':>7} {'start-up ms':>12}")
-    print(f"{'hand loop':<10} {base_iter * 1e6:>15.1f} {1.0:>7.3f} {base_startup * 1e3:>12.1f}")
+    print(f"{'':<17} {'steady µs/iter':>15} {'ratio':>7} {'start-up ms':>12}")
+    print(f"{'hand loop':<17} {base_iter * 1e6:>15.1f} {1.0:>7.3f} {base_startup * 1e3:>12.1f}")
+    kiln_iter = statistics.median(r[1] for r in results["kiln"]) if "kiln" in results else None
     for name in names:
         startup = statistics.median(r[0] for r in results[name])
         per_iter = statistics.median(r[1] for r in results[name])
-        print(f"{name:<10} {per_iter * 1e6:>15.1f} {per_iter / base_iter:>7.3f} {startup * 1e3:>12.1f}")
+        line = f"{name:<17} {per_iter * 1e6:>15.1f} {per_iter / base_iter:>7.3f} {startup * 1e3:>12.1f}"
+        if name in BREAKDOWN and kiln_iter is not None:
+            line += f"   kiln minus this: {(kiln_iter - per_iter) * 1e6:+.1f} µs/iter"
+        print(line)
     sys.stdout.flush()
 
 
