@@ -71,7 +71,7 @@ class LogProcessor:
         self.num_digits = num_digits
         self.log_with_hierarchy = log_with_hierarchy
         self.mean_pattern = re.compile(mean_pattern)
-        self._smoothed: dict[str, bool] = {}
+        self._names: dict[str, dict[str, Any]] = {}  # prefix -> {key: _name_entry(key, prefix)}
         self._check_custom_cfg()
 
     def _check_custom_cfg(self) -> None:
@@ -109,17 +109,17 @@ class LogProcessor:
         hub = runner.message_hub
         hub.flush()  # the batched conversion of everything logged since the last read
         out: OrderedDict[str, float] = OrderedDict()
+        names = self._names.get(prefix)
+        if names is None:
+            names = self._names[prefix] = {}
         for key, buffer in hub.log_scalars.items():
-            if not key.startswith(prefix) or len(buffer) == 0:
+            entry = names.get(key)
+            if entry is None:  # prefix test, name and regex once per key, not at every log line
+                entry = names[key] = self._name_entry(key, prefix)
+            if not entry or not buffer._values:  # another mode's key, or nothing logged yet
                 continue
-            name = key if self.log_with_hierarchy else key[len(prefix):]
-            smoothed = self._smoothed.get(key)
-            if smoothed is None:  # the regex runs once per key, not at every log line
-                smoothed = self._smoothed[key] = bool(self.mean_pattern.match(key[len(prefix):]))
-            if smoothed:
-                out[name] = buffer.mean(self.window_size)
-            else:
-                out[name] = buffer.current()
+            name, smoothed = entry
+            out[name] = buffer.mean(self.window_size) if smoothed else buffer._values[-1]
         for cfg in custom_cfg:
             key = prefix + cfg["data_src"]
             if key not in hub.log_scalars:
@@ -131,6 +131,13 @@ class LogProcessor:
             out[prefix + name if self.log_with_hierarchy else name] = \
                 hub.log_scalars[key].statistics(method, *args)
         return out
+
+    def _name_entry(self, key: str, prefix: str) -> tuple[str, bool] | tuple[()]:
+        """``(name shown, smoothed?)`` for a ``{mode}/`` key; ``()`` for keys of other modes."""
+        if not key.startswith(prefix):
+            return ()
+        short = key[len(prefix):]
+        return (key if self.log_with_hierarchy else short), bool(self.mean_pattern.match(short))
 
     def _collect_non_scalars(self, runner, mode: str) -> OrderedDict[str, Any]:
         prefix = f"{mode}/"
@@ -191,11 +198,14 @@ class LogProcessor:
         line = self._iter_header(runner, batch_idx, mode, tag)
         if mode == "train":
             tag["iter"] = runner.iter + 1
-        shown = OrderedDict((_strip(k, prefix), v) for k, v in scalars.items())
-
-        lrs = [f"{k}: {v:.{self.num_digits}e}" for k, v in shown.items() if k.endswith("lr")]
-        for k in [k for k in shown if k.endswith("lr")]:
-            shown.pop(k)
+        shown: OrderedDict[str, Any] = OrderedDict()
+        lrs = []
+        for k, v in scalars.items():  # lr values first (scientific notation), then the rest
+            k = _strip(k, prefix) if prefix else k
+            if k.endswith("lr"):
+                lrs.append(f"{k}: {v:.{self.num_digits}e}")
+            else:
+                shown[k] = v
         line += " ".join(lrs) + "  "
         eta = runner.message_hub.get_info("eta")
         if all(k in shown for k in _TIME_KEYS) and eta is not None:

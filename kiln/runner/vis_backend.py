@@ -101,6 +101,7 @@ class LocalVisBackend(BaseVisBackend):
         self._scalar_save_file = scalar_save_file
         self._config_save_file = config_save_file
         self._files: dict[str, Any] = {}
+        self._targets: dict[str | None, list[Any]] = {}  # file_path -> open files it writes
         self._last_flush = time.monotonic()
 
     def add_config(self, config: Any, **kwargs: Any) -> None:
@@ -119,6 +120,19 @@ class LocalVisBackend(BaseVisBackend):
         record = {k: _to_number(v) for k, v in scalar_dict.items()}
         record.setdefault("step", step)
         line = json.dumps(record) + "\n"
+        targets = self._targets.get(file_path)
+        if targets is None:  # checked and opened once per file_path, not at every log line
+            targets = self._targets[file_path] = self._open_targets(file_path)
+        for f in targets:
+            f.write(line)
+        # Buffered: a flush (one write syscall per file) at most every FLUSH_SECONDS keeps the
+        # files readable while the run goes on, and a crash loses at most that much.
+        now = time.monotonic()
+        if now - self._last_flush >= self.FLUSH_SECONDS:
+            self.flush()
+            self._last_flush = now
+
+    def _open_targets(self, file_path: str | None) -> list[Any]:
         save_dir = self._ensure_dir()
         names = [self._scalar_save_file]
         if file_path is not None:
@@ -127,16 +141,9 @@ class LocalVisBackend(BaseVisBackend):
                                  f"{self._scalar_save_file}; choose another name")
             names.append(file_path)
         for name in names:
-            f = self._files.get(name)
-            if f is None:  # kept open: reopening per step cost ~25 µs per file at every log interval
-                f = self._files[name] = open(os.path.join(save_dir, name), "a", encoding="utf-8")
-            f.write(line)
-        # Buffered: a flush (one write syscall per file) at most every FLUSH_SECONDS keeps the
-        # files readable while the run goes on, and a crash loses at most that much.
-        now = time.monotonic()
-        if now - self._last_flush >= self.FLUSH_SECONDS:
-            self.flush()
-            self._last_flush = now
+            if name not in self._files:  # kept open: reopening per step cost ~25 µs per file per line
+                self._files[name] = open(os.path.join(save_dir, name), "a", encoding="utf-8")
+        return [self._files[name] for name in names]
 
     def flush(self) -> None:
         """Write buffered lines to disk now (the LoggerHook calls it at epoch and run ends)."""
@@ -147,6 +154,7 @@ class LocalVisBackend(BaseVisBackend):
         for f in self._files.values():
             f.close()
         self._files = {}
+        self._targets = {}
 
 
 @VISBACKENDS.register_module()
