@@ -215,7 +215,9 @@ class OptimWrapper:
 
     def optim_context(self, model: nn.Module) -> AbstractContextManager[Any]:
         """Wrap forward (+backward): skips DDP's gradient all-reduce on accumulation-only steps."""
-        if not self.should_sync() and hasattr(model, "no_sync"):
+        # The class, not the instance: hasattr on an nn.Module without the attribute goes through
+        # Module.__getattr__ and a raised AttributeError (~1 µs) on every accumulation step.
+        if not self.should_sync() and hasattr(type(model), "no_sync"):
             return model.no_sync()
         return nullcontext()  # a plain object, not a generator: this runs every iteration
 
