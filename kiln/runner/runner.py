@@ -201,19 +201,23 @@ class Runner:
 
     @property
     def epoch(self) -> int:
-        return self.train_loop.epoch if self.train_loop is not None else 0
+        loop = self.train_loop  # one lookup: hooks read these every iteration
+        return loop.epoch if loop is not None else 0
 
     @property
     def iter(self) -> int:
-        return self.train_loop.iter if self.train_loop is not None else 0
+        loop = self.train_loop  # one lookup: hooks read these every iteration
+        return loop.iter if loop is not None else 0
 
     @property
     def max_epochs(self) -> int:
-        return self.train_loop.max_epochs if self.train_loop is not None else 0
+        loop = self.train_loop  # one lookup: hooks read these every iteration
+        return loop.max_epochs if loop is not None else 0
 
     @property
     def max_iters(self) -> int:
-        return self.train_loop.max_iters if self.train_loop is not None else 0
+        loop = self.train_loop  # one lookup: hooks read these every iteration
+        return loop.max_iters if loop is not None else 0
 
     # -- loops (built on first access) ---------------------------------------------------------
     @property
@@ -236,15 +240,18 @@ class Runner:
 
     @property
     def train_dataloader(self) -> Any:
-        return self.train_loop.dataloader if self.train_loop is not None else None
+        loop = self.train_loop
+        return loop.dataloader if loop is not None else None
 
     @property
     def val_dataloader(self) -> Any:
-        return self.val_loop.dataloader if self.val_loop is not None else None
+        loop = self.val_loop
+        return loop.dataloader if loop is not None else None
 
     @property
     def test_dataloader(self) -> Any:
-        return self.test_loop.dataloader if self.test_loop is not None else None
+        loop = self.test_loop
+        return loop.dataloader if loop is not None else None
 
     @property
     def val_evaluator(self) -> Any:
