@@ -257,7 +257,7 @@ HOOKS = _registry(
     "kiln.hooks.ema_hook",
 )
 LOOPS = _registry("loop", "kiln.runner.loops")
-METRICS = _registry("metric")
+METRICS = _registry("metric", "kiln.evaluator.dump_results")
 EVALUATOR = _registry("evaluator", "kiln.evaluator.evaluator")
 DATASETS = _registry("dataset")
 DATA_SAMPLERS = _registry("data sampler", "kiln.runner.sampler")

@@ -9,5 +9,7 @@ from kiln._lazy import attach
 __getattr__, __dir__, __all__ = attach(__name__, {
     "loading": ["load_checkpoint", "load_state_dict", "load_checkpoint_file", "LoadReport"],
     "download": ["download_checkpoint"],
-    "saving": ["save_checkpoint", "atomic_save"],
+    "saving": ["save_checkpoint", "atomic_save", "save_safetensors", "to_plain"],
+    "reading": ["read_checkpoint", "find_previous_checkpoint"],
+    "mmengine_compat": ["mmengine_safe_globals", "convert_foreign"],
 })

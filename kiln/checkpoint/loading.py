@@ -26,6 +26,7 @@ import torch
 import torch.nn as nn
 
 from kiln.checkpoint.download import download_checkpoint, is_url
+from kiln.checkpoint.mmengine_compat import convert_foreign, mmengine_safe_globals
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
 
@@ -71,7 +72,12 @@ def load_checkpoint_file(
     if os.path.isdir(path):
         raise CheckpointError(f"checkpoint {filename!r} is a directory, not a checkpoint file")
     try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=weights_only)
+        if weights_only:  # MMEngine's pickled HistoryBuffer/numpy objects load as inert stand-ins
+            with mmengine_safe_globals():
+                checkpoint = convert_foreign(
+                    torch.load(path, map_location=map_location, weights_only=True))
+        else:
+            checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
         raise _explain_load_error(filename, exc) from exc
     if not isinstance(checkpoint, Mapping):

@@ -14,7 +14,6 @@ import re
 from typing import Any
 
 from kiln.checkpoint.loading import load_checkpoint_file
-from kiln.checkpoint.mmengine_compat import convert_foreign, mmengine_safe_globals
 from kiln.errors import CheckpointError
 
 __all__ = ["read_checkpoint", "find_previous_checkpoint"]
@@ -29,14 +28,13 @@ def read_checkpoint(filename: str, map_location: Any = "cpu") -> dict[str, Any]:
             in the same directory, if there is one.
     """
     try:
-        with mmengine_safe_globals():  # MMEngine's HistoryBuffer/numpy pickles become inert stand-ins
-            checkpoint = load_checkpoint_file(filename, map_location)
+        checkpoint = load_checkpoint_file(filename, map_location)  # reads MMEngine files inertly too
     except CheckpointError as exc:
         previous = find_previous_checkpoint(filename)
         hint = (f" Resume from the previous checkpoint instead: {previous}" if previous
                 else " No other checkpoint was found next to it.")
         raise CheckpointError(f"{exc}.{hint}") from exc
-    return convert_foreign(checkpoint)
+    return checkpoint
 
 
 def find_previous_checkpoint(filename: str) -> str | None:

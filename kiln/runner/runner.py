@@ -438,12 +438,14 @@ class Runner:
     # -- checkpoints (delegated) ---------------------------------------------------------------------
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: Any = None,
                         save_optimizer: bool = True, save_param_scheduler: bool = True,
-                        meta: dict | None = None, by_epoch: bool = True, backend_args: Any = None) -> None:
+                        meta: dict | None = None, by_epoch: bool = True, backend_args: Any = None,
+                        save_format: str = "pth") -> str | None:
+        """Save the run's state atomically; returns the path written (None on ranks other than 0)."""
         from kiln.runner import checkpointing
 
-        checkpointing.save_checkpoint(self, out_dir, filename, save_optimizer=save_optimizer,
-                                      save_param_scheduler=save_param_scheduler, meta=meta,
-                                      by_epoch=by_epoch)
+        return checkpointing.save_checkpoint(self, out_dir, filename, save_optimizer=save_optimizer,
+                                             save_param_scheduler=save_param_scheduler, meta=meta,
+                                             by_epoch=by_epoch, save_format=save_format)
 
     def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = False,
                         revise_keys: list | None = None) -> dict:

@@ -52,3 +52,22 @@ def test_object_arrays_stay_inert(tmp_path):
     with mmengine_safe_globals():
         ckpt = convert_foreign(torch.load(path, weights_only=True))
     assert ckpt["names"] == ["a", 1]
+
+
+def test_pretrained_init_loads_an_mmengine_checkpoint(tmp_path):
+    """PretrainedInit and load_from share the loader, so MMEngine files work for both."""
+    from torch import nn
+
+    from kiln.model import BaseModule
+
+    class Net(BaseModule):
+        def __init__(self, init_cfg=None):
+            super().__init__(init_cfg)
+            self.linear = nn.Linear(2, 2)
+
+    path, flag = tmp_path / "mm.pth", tmp_path / "pwned"
+    _fake_mmengine_checkpoint(path, flag)
+    net = Net(init_cfg=dict(type="Pretrained", checkpoint=str(path)))
+    net.init_weights()
+    assert not flag.exists()
+    assert torch.equal(net.linear.weight.detach(), torch.ones(2, 2))
