@@ -29,6 +29,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check kiln tests benchmarks examples
 
 bench: $(STAMP)
+	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/init_weights.py
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/runner_overhead.py
