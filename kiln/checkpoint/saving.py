@@ -105,7 +105,7 @@ def atomic_save(obj: Any, filename: str | os.PathLike, writer: Callable[[Any, st
         if writer is None:
             with os.fdopen(fd, "wb") as f:  # torch.save streams records straight into the file
                 fd = -1
-                torch.save(obj, _EarlyWriteback(f))
+                torch.save(obj, f)
                 f.flush()
                 os.fsync(f.fileno())
         else:
@@ -176,36 +176,6 @@ def save_safetensors(state_dict: Mapping[str, torch.Tensor], filename: str | os.
     if meta:
         metadata["meta"] = json.dumps(to_plain(dict(meta)), default=str)
     return atomic_save(tensors, filename, writer=lambda obj, path: save_file(obj, path, metadata=metadata))
-
-
-class _EarlyWriteback:
-    """A write-only file wrapper that starts disk writeback while ``torch.save`` is still writing.
-
-    Every ``chunk`` bytes it asks the kernel to write the finished range out (``posix_fadvise``
-    DONTNEED starts writeback of dirty pages and drops the clean ones), so the final fsync has
-    little left to wait for and the checkpoint does not crowd the page cache
-    (``benchmarks/checkpoint_io.py`` compares it with ``torch.save`` + one fsync at the end).
-    """
-
-    def __init__(self, file, chunk: int = 16 << 20) -> None:
-        self._file = file
-        self._chunk = chunk
-        self._synced = 0
-        self._written = 0
-        self._advise = getattr(os, "posix_fadvise", None)
-
-    def write(self, data) -> int:
-        n = self._file.write(data)
-        self._written += n
-        if self._advise is not None and self._written - self._synced >= self._chunk:
-            self._file.flush()
-            self._advise(self._file.fileno(), self._synced, self._written - self._synced,
-                         os.POSIX_FADV_DONTNEED)
-            self._synced = self._written
-        return n
-
-    def flush(self) -> None:
-        self._file.flush()
 
 
 def _umask() -> int:
