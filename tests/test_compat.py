@@ -30,3 +30,30 @@ def test_unknown_submodule_has_clear_error(tmp_path):
             "try:\n    import mmengine.structures\nexcept ModuleNotFoundError as e:\n    print(e)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "kiln's mmengine alias has no 'mmengine.structures'" in run.stdout, run.stderr
+
+
+def test_seed_weight_init_example_runs_unmodified_through_the_alias(tmp_path):
+    """The seeds' custom-init + Pretrained examples, `from mmengine.model import ...` as written."""
+    import pathlib
+    import re
+
+    script = pathlib.Path(__file__).parent / "data" / "seed_weight_init_mmengine.py"
+    run = subprocess.run([sys.executable, "-m", "kiln.compat", str(script)], capture_output=True,
+                         text=True, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    text = re.sub(r"^\d\d/\d\d \d\d:\d\d:\d\d ", "", run.stdout, flags=re.M)
+    blocks = [
+        ("conv1.weight - torch.Size([1, 1, 1, 1]):",
+         "KaimingInit: a=0, mode=fan_out, nonlinearity=relu, distribution =normal, bias=0"),
+        ("conv2.weight - torch.Size([1, 1, 1, 1]):", "XavierInit: gain=1, distribution=normal, bias=0"),
+        ("custom_conv.custom_weight - torch.Size([1, 1, 1, 1]):",
+         "Initialized by user-defined `init_weights` in ToyConv"),
+        ("custom_conv.custom_bias - torch.Size([1]):",
+         "Initialized by user-defined `init_weights` in ToyConv"),
+    ]
+    lines = [line.rstrip() for line in text.splitlines()]
+    for head, info in blocks:
+        i = lines.index(head)
+        assert lines[i - 1] == "- mmengine - INFO -" and lines[i + 1] == info
+    assert "- mmengine - INFO - load model from: ./pretrained.pth" in lines
+    assert "- mmengine - INFO - local loads checkpoint from path: ./pretrained.pth" in lines
