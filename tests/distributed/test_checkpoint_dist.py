@@ -2,10 +2,9 @@
 from it, and loading a different model with strict=True raises on EVERY rank (no rank hangs)."""
 
 import os
-import socket
 
 import torch
-import torch.multiprocessing as mp
+from _launch import spawn
 from torch import nn
 
 from kiln.model import BaseModel
@@ -64,14 +63,9 @@ def _worker(rank, port, out_dir):
     torch.save(result, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_rank0_writes_every_rank_resumes_and_strict_raises_everywhere(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    spawn(_worker, lambda port: (port, str(tmp_path)))
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     work = tmp_path / "work"
     assert sorted(p for p in os.listdir(work) if p.endswith(".pth")) == ["epoch_1.pth", "epoch_2.pth"]

@@ -1,12 +1,11 @@
 """Two gloo processes: metrics see every sample once, in dataset order, on every rank."""
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from _launch import spawn
 
 from kiln.evaluator import BaseMetric, Evaluator, collect_results
 
@@ -24,11 +23,6 @@ class Ids(BaseMetric):
         return {"ids": [r["id"] for r in results],
                 "sum": float(sum(r["t"] for r in results)), "rank": torch_dist.get_rank()}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def worker(rank, world, port, collect_dir, out_dir):
@@ -50,7 +44,7 @@ def worker(rank, world, port, collect_dir, out_dir):
 @pytest.mark.timeout(120)
 def test_two_process_collection(tmp_path):
     collect_dir = tmp_path / "shared"
-    mp.spawn(worker, args=(2, free_port(), str(collect_dir), str(tmp_path)), nprocs=2, join=True)
+    spawn(worker, lambda port: (2, port, str(collect_dir), str(tmp_path)))
     outs = [torch.load(tmp_path / f"{r}.pt", weights_only=False) for r in range(2)]
     expected = {"ids/ids": list(range(SIZE)), "ids/sum": float(sum(range(SIZE))), "ids/rank": 0,
                 "files/ids": list(range(SIZE)), "files/sum": float(sum(range(SIZE))), "files/rank": 0}

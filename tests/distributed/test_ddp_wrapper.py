@@ -4,12 +4,11 @@ Also: accumulation steps skip the gradient all-reduce (no_sync), val/test go thr
 and detect_anomalous_params names the unused parameter.
 """
 
-import socket
 
 import pytest
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from _launch import spawn
 from torch import nn
 
 from kiln.model import BaseModel, MMDistributedDataParallel, is_model_wrapper
@@ -43,14 +42,9 @@ def _model(with_unused=False):
     return MLP(with_unused)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _spawn(fn, tmp_path, *args):
-    mp.spawn(fn, args=(f"tcp://127.0.0.1:{_free_port()}", str(tmp_path), *args), nprocs=WORLD, join=True)
+    spawn(fn, lambda port: (f"tcp://127.0.0.1:{port}", str(tmp_path), *args), nprocs=WORLD)
 
 
 def _init(rank, url):
@@ -118,6 +112,8 @@ def _anomaly_worker(rank, url, out_dir):
             ddp.train_step((torch.ones(2, 4), torch.zeros(2, 2)), opt)
         with open(f"{out_dir}/log{rank}.txt", "w") as f:
             f.write(buf.getvalue())
+        del ddp, opt  # release the DDP reducer (and its gloo work) before the group goes away
+        torch_dist.barrier()  # neither rank tears down while the other still talks to it
     finally:
         torch_dist.destroy_process_group()
 

@@ -1,10 +1,9 @@
 """MMFullyShardedDataParallel (CPU, gloo): config-form arguments, 2-process steps == 1-process big batch."""
 
-import socket
 
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from _launch import spawn
 from torch import nn
 
 from kiln.model import BaseModel
@@ -36,11 +35,6 @@ def _model():
     return MLP()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _worker(rank, url, out_dir):
     torch_dist.init_process_group("gloo", init_method=url, rank=rank, world_size=WORLD)
@@ -66,7 +60,7 @@ def _worker(rank, url, out_dir):
 
 
 def test_fsdp_two_processes_equal_big_batch(tmp_path):
-    mp.spawn(_worker, args=(f"tcp://127.0.0.1:{_free_port()}", str(tmp_path)), nprocs=WORLD, join=True)
+    spawn(_worker, lambda port: (f"tcp://127.0.0.1:{port}", str(tmp_path)), nprocs=WORLD)
     ref = _model()
     opt = OptimWrapper(torch.optim.SGD(ref.parameters(), lr=0.1))
     xs, ys = _data()

@@ -1,10 +1,9 @@
 """OptimWrapper under 2 gloo ranks: no_sync on accumulation steps, DDP == one large batch, skip_nonfinite agrees."""
 
-import socket
 
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from _launch import spawn
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
@@ -12,11 +11,6 @@ from kiln.optim import OptimWrapper
 
 WORLD, ACC, MICRO = 2, 2, 3  # each rank: 2 windows of 2 micro-batches of 3 samples
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _data():
@@ -67,8 +61,7 @@ def _worker(rank, url, out_dir):
 
 
 def test_ddp_accumulation_matches_large_batches_and_skips_together(tmp_path):
-    url = f"tcp://127.0.0.1:{_free_port()}"
-    mp.spawn(_worker, args=(url, str(tmp_path)), nprocs=WORLD, join=True)
+    spawn(_worker, lambda port: (f"tcp://127.0.0.1:{port}", str(tmp_path)), nprocs=WORLD)
     res = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
     # the first backward ran under no_sync: each rank still holds its own, different gradient
     assert not all(torch.equal(a, b) for a, b in zip(res[0]["first_grads"], res[1]["first_grads"]))

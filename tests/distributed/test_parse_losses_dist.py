@@ -1,10 +1,9 @@
 """parse_losses under 2 gloo ranks: logged values are rank averages (one collective), loss stays local."""
 
-import socket
 
 import torch
 import torch.distributed as torch_dist
-import torch.multiprocessing as mp
+from _launch import spawn
 
 from kiln.model import BaseModel
 
@@ -15,11 +14,6 @@ class Net(BaseModel):
     def forward(self, inputs, data_samples=None, mode="tensor"):
         return inputs
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _worker(rank, url, out_dir):
@@ -49,8 +43,7 @@ def _worker(rank, url, out_dir):
 
 
 def test_log_vars_are_averaged_across_ranks_with_one_collective(tmp_path):
-    url = f"tcp://127.0.0.1:{_free_port()}"
-    mp.spawn(_worker, args=(url, str(tmp_path)), nprocs=WORLD, join=True)
+    spawn(_worker, lambda port: (f"tcp://127.0.0.1:{port}", str(tmp_path)), nprocs=WORLD)
     res = [torch.load(tmp_path / f"rank{r}.pt") for r in range(WORLD)]
     for r, out in enumerate(res):
         local_total = (r + 1) + (r + 3 * r)  # loss_cls + loss_aux (sum of means)

@@ -3,11 +3,10 @@ same global batch: DefaultSampler shards each global batch across the ranks, DDP
 gradients, so the parameters — and the mean of the ranks' losses — match step for step."""
 
 import os
-import socket
 
 import torch
-import torch.multiprocessing as mp
 import torch.nn.functional as F
+from _launch import spawn
 from torch import nn
 
 from kiln.hooks import Hook
@@ -73,14 +72,9 @@ def _worker(rank, port, out_dir):
             dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def test_two_process_run_matches_one_process_run(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    spawn(_worker, lambda port: (port, str(tmp_path)))
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(2)]
     assert all(r["distributed"] for r in ranks)
 
