@@ -82,12 +82,15 @@ def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
     return t_first - start, (t_end - t_warm) / (iters - WARMUP)
 
 
-# -- kiln ------------------------------------------------------------------------------------
-def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str,
-                default_hooks: dict | None = None) -> tuple[float, float]:
-    from kiln.hooks import Hook
-    from kiln.model import BaseModel
-    from kiln.runner import Runner
+# -- kiln and MMEngine (same API, so one function runs both) -------------------------------------
+def engine_runner(package: str, dataset: TensorDataset, iters: int, work_dir: str,
+                  default_hooks: dict | None = None) -> tuple[float, float]:
+    """Time ``Runner.train()`` of ``package`` ('kiln' or 'mmengine') on the benchmark's work."""
+    import importlib
+
+    Hook = importlib.import_module(f"{package}.hooks").Hook
+    BaseModel = importlib.import_module(f"{package}.model").BaseModel
+    Runner = importlib.import_module(f"{package}.runner").Runner
 
     class MLP(BaseModel):
         def __init__(self):
@@ -127,45 +130,13 @@ def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str,
     return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
 
 
-# -- reference frameworks (optional) ---------------------------------------------------------------
+def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str,
+                default_hooks: dict | None = None) -> tuple[float, float]:
+    return engine_runner("kiln", dataset, iters, work_dir, default_hooks)
+
+
 def mmengine_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
-    from mmengine.hooks import Hook
-    from mmengine.model import BaseModel
-    from mmengine.runner import Runner
-
-    class MLP(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp()
-
-        def forward(self, x, y, mode="tensor"):
-            out = self.net(x)
-            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
-
-    stamps: dict[str, float] = {}
-
-    class Stamp(Hook):
-        priority = "LOWEST"
-
-        def before_train_iter(self, runner, batch_idx, data_batch=None):
-            if runner.iter == 0:
-                stamps["first"] = time.perf_counter()
-
-        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            if runner.iter + 1 == WARMUP:
-                _sync()
-                stamps["warm"] = time.perf_counter()
-            elif runner.iter + 1 == iters:
-                _sync()
-                stamps["end"] = time.perf_counter()
-
-    start = time.perf_counter()
-    runner = Runner(model=MLP(), work_dir=work_dir, train_dataloader=DataLoader(dataset, batch_size=64),
-                    optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
-                    train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Stamp()],
-                    randomness=dict(seed=0))
-    runner.train()
-    return stamps["first"] - start, (stamps["end"] - stamps["warm"]) / (iters - WARMUP)
+    return engine_runner("mmengine", dataset, iters, work_dir)
 
 
 def lightning_trainer(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
