@@ -14,8 +14,9 @@ from typing import Any
 def attach(package: str, submodules: Mapping[str, Sequence[str]]) -> tuple[Callable[[str], Any], Callable[[], list[str]], list[str]]:
     """Return ``(__getattr__, __dir__, __all__)`` for ``package``.
 
-    ``submodules`` maps a submodule name (relative, e.g. ``'base_module'``) to the public names
-    it defines.
+    ``submodules`` maps a submodule name (relative, e.g. ``'base_module'``, or absolute, e.g.
+    ``'kiln.dataset.sampler'`` for a name re-exported from where it moved) to the public names it
+    defines.
     """
     where = {name: module for module, names in submodules.items() for name in names}
     exported = sorted(where)
@@ -24,7 +25,8 @@ def attach(package: str, submodules: Mapping[str, Sequence[str]]) -> tuple[Calla
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        target = module if module.startswith("kiln.") else f"{package}.{module}"
+        value = getattr(importlib.import_module(target), name)
         importlib.import_module(package).__dict__[name] = value  # cache: next access is a dict hit
         return value
 

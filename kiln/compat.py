@@ -62,7 +62,8 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
 
 
 _SUBPACKAGES = ("model", "registry", "logging", "optim", "evaluator", "runner", "hooks", "dist",
-                "config", "checkpoint")
+                "config", "checkpoint", "dataset", "visualization", "structures", "fileio",
+                "utils", "device")
 _finder = _AliasFinder()
 
 

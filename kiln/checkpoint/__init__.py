@@ -12,4 +12,5 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "saving": ["save_checkpoint", "atomic_save", "save_safetensors", "to_plain"],
     "reading": ["read_checkpoint", "find_previous_checkpoint"],
     "mmengine_compat": ["mmengine_safe_globals", "convert_foreign"],
+    "rng": ["rng_state", "set_rng_state"],
 })

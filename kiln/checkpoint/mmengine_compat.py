@@ -133,7 +133,7 @@ def message_hub_to_plain(state: dict[str, Any]) -> dict[str, Any]:
     """An MMEngine ``message_hub`` entry (after :func:`convert_foreign`) in kiln's plain layout.
 
     Each history buffer becomes ``{'log_history': [...], 'count_history': [...], 'max_length': n}``
-    (what ``kiln.runner.message_hub.HistoryBuffer(**state)`` takes); runtime info and
+    (what ``kiln.logging.message_hub.HistoryBuffer(**state)`` takes); runtime info and
     ``resumed_keys`` are kept as they are.
     """
     scalars = {}

@@ -19,15 +19,20 @@ from typing import Any
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.registry import HOOKS
+from kiln.utils.progressbar import ProgressBar
 
 __all__ = ["LoggerHook"]
 
 
 def trained_epochs(runner) -> int | None:
-    """Epochs the train loop has finished; None in a val()/test()-only run."""
-    from kiln.runner.log_processor import trained_epochs as impl  # lazily, see LoggerHook.__init__
-
-    return impl(runner)
+    """Epochs finished by the train loop, or None when the runner has no train loop (val/test only)."""
+    loop = getattr(runner, "_train_loop", runner)  # MMEngine-style runners keep the lazy loop here
+    if loop is None or isinstance(loop, dict):
+        return None
+    try:
+        return runner.epoch
+    except Exception:  # no train loop can be built: val()/test() only
+        return None
 
 
 def _scalars_only(tag: dict[str, Any]) -> dict[str, Any]:
@@ -99,9 +104,6 @@ class LoggerHook(Hook):
         self.out_suffix = (out_suffix,) if isinstance(out_suffix, str) else tuple(out_suffix)
         self.keep_local = keep_local
         self.log_metric_by_epoch = log_metric_by_epoch
-        # Imported here, not at module level: hooks must not pull in kiln.runner at import time.
-        from kiln.runner.progress import ProgressBar
-
         self.progress = ProgressBar(progress_bar)
         self.json_log_path: str | None = None
         self._epoch_len: int | None = None

@@ -5,7 +5,7 @@ every child's ``init_weights()`` (BaseModules and plain modules that define one,
 BaseModules nested in plain torch containers), then its own Pretrained entries, so loaded
 weights win. Before anything changes, the whole tree's ``init_cfg`` is checked; if user code
 raises midway, every parameter and buffer is restored. The top-level call then reports, per
-parameter, the initializer that last wrote it (see :mod:`kiln.model.init_report`).
+parameter, the initializer that last wrote it (see :mod:`kiln.model.weight_init.report`).
 
 Example:
     >>> import torch.nn as nn
@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from kiln.logging import print_log
-from kiln.model.init_report import (
+from kiln.model.weight_init.report import (
     USER_DEFINED,
     InitReport,
     InitTracker,
@@ -129,7 +129,7 @@ def _init_children(module: nn.Module) -> Iterator[nn.Module]:
 
 def _init_module(module: BaseModule, tracker: InitTracker) -> None:
     """One module's part of ``init_weights()``: own cfgs, children, own Pretrained."""
-    from kiln.model.init_cfg import compile_init_cfg, run_step
+    from kiln.model.weight_init.compile import compile_init_cfg, run_step
 
     if module._is_init:
         _warn_twice(module)
@@ -168,7 +168,7 @@ def _cfg_path(tracker: InitTracker, module: nn.Module) -> str:
 
 def _plan_tree(top: BaseModule, tracker: InitTracker) -> None:
     """Check every init_cfg in the tree and compile it, before any parameter changes."""
-    from kiln.model.init_cfg import compile_init_cfg
+    from kiln.model.weight_init.compile import compile_init_cfg
 
     for name, module in top.named_modules():
         _check_plain_attributes(module, name or type(top).__name__)

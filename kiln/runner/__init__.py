@@ -1,4 +1,8 @@
-"""The Runner and what it is made of: loops, samplers, collate functions, checkpoint helpers.
+"""The Runner and its control flow: loops, loop state, hook list, builders, checkpointing.
+
+Names that moved to their own packages in 0.2 (samplers and collate to ``kiln.dataset``, the
+message hub to ``kiln.logging``, the visualizer to ``kiln.visualization``, RNG state to
+``kiln.checkpoint``) are still exported here for one release.
 
 Exports are lazy (``kiln._lazy``): ``from kiln.runner import Runner`` imports only the runner.
 """
@@ -11,21 +15,20 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "runner": ["Runner"],
     "loops": ["BaseLoop", "EpochBasedTrainLoop", "IterBasedTrainLoop", "ValLoop", "TestLoop"],
     "loop_state": ["LoopState"],
-    "sampler": ["DefaultSampler", "InfiniteSampler"],
-    "collate": ["pseudo_collate", "default_collate"],
-    "data": ["build_dataloader", "worker_init_fn"],
+    "kiln.dataset.sampler": ["DefaultSampler", "InfiniteSampler"],
+    "kiln.dataset.collate": ["pseudo_collate", "default_collate"],
+    "kiln.dataset.dataloader": ["build_dataloader", "worker_init_fn"],
     "environment": ["set_random_seed", "init_dist"],
     "hook_list": ["DEFAULT_HOOKS"],
-    "message_hub": ["MessageHub", "HistoryBuffer"],
+    "kiln.logging.message_hub": ["MessageHub", "HistoryBuffer"],
     "log_processor": ["LogProcessor"],
-    "visualizer": ["Visualizer"],
-    "rng": ["rng_state", "set_rng_state"],
+    "kiln.visualization.visualizer": ["Visualizer"],
+    "kiln.checkpoint.rng": ["rng_state", "set_rng_state"],
     "_checkpoint_exports": ["save_checkpoint", "load_checkpoint"],
 })
 
 if TYPE_CHECKING:  # static tools see the real names
-    from .collate import *  # noqa: F403
     from .loop_state import *  # noqa: F403
     from .loops import *  # noqa: F403
     from .runner import *  # noqa: F403
-    from .sampler import *  # noqa: F403
+

@@ -92,7 +92,7 @@ def build_evaluator(evaluator: Any) -> Any:
 
 def build_message_hub(name: str) -> Any:
     """A fresh hub per runner (two runs started in the same second must not share history)."""
-    from kiln.runner.message_hub import MessageHub
+    from kiln.logging.message_hub import MessageHub
 
     unique, n = name, 1
     while MessageHub.check_instance_created(unique):

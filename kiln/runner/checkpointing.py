@@ -26,12 +26,13 @@ import torch
 from kiln.checkpoint.loading import apply_state
 from kiln.checkpoint.mmengine_compat import message_hub_to_plain
 from kiln.checkpoint.reading import read_checkpoint
+from kiln.checkpoint.rng import rng_state, set_rng_state
 from kiln.checkpoint.saving import save_checkpoint as save_checkpoint_file
 from kiln.checkpoint.saving import to_plain
 from kiln.dist import get_device, get_world_size, is_main_process
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
-from kiln.runner.rng import rng_state, set_rng_state
+from kiln.model.wrappers.utils import unwrap_model
 
 __all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint"]
 
@@ -81,7 +82,7 @@ def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: 
     """The checkpoint dict of the run as it is now (before hooks add their entries)."""
     checkpoint: dict[str, Any] = {
         "meta": _meta(runner, meta, by_epoch),
-        "state_dict": _cpu(_unwrap(runner.model).state_dict()),
+        "state_dict": _cpu(unwrap_model(runner.model).state_dict()),
         "message_hub": runner.message_hub.state_dict(),
     }
     optim_wrapper = getattr(runner, "optim_wrapper", None)
@@ -155,7 +156,7 @@ def _accumulated_grads(runner, optim_wrapper) -> dict[str, torch.Tensor]:
     inner = int(getattr(optim_wrapper, "_inner_count", 0) or 0)
     if acc <= 1 or inner % acc == 0:
         return {}
-    model = _unwrap(runner.model)
+    model = unwrap_model(runner.model)
     return {name: p.grad.detach().cpu().clone() for name, p in model.named_parameters() if p.grad is not None}
 
 
@@ -175,7 +176,7 @@ def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bo
     """
     checkpoint = read_checkpoint(filename, map_location)
     runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
-    apply_state(_unwrap(runner.model), checkpoint, strict=strict, revise=revise_keys)
+    apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise_keys)
     print_log(f"Load checkpoint from {filename}", logger="current")
     return checkpoint
 
@@ -262,7 +263,7 @@ def _check_world_size(meta: Mapping[str, Any]) -> None:
 def _restore_grads(runner, grads: Mapping[str, torch.Tensor] | None) -> None:
     if not grads:
         return
-    params = dict(_unwrap(runner.model).named_parameters())
+    params = dict(unwrap_model(runner.model).named_parameters())
     for name, grad in grads.items():
         if name in params:
             params[name].grad = grad.to(params[name].device)
@@ -335,15 +336,6 @@ def _train_loop(runner) -> Any:
         except Exception:  # a runner without training parts
             return None
     return loop if hasattr(loop, "state") else None
-
-
-def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The user's model inside DDP/FSDP-style wrappers (checkpoints never carry ``module.``)."""
-    from kiln.model.wrappers import is_model_wrapper
-
-    while is_model_wrapper(model):
-        model = model.module
-    return model
 
 
 def _cpu(obj: Any) -> Any:

@@ -23,26 +23,16 @@ from typing import Any
 import torch
 
 from kiln.errors import ConfigError
+from kiln.hooks.logger_hook import trained_epochs
 from kiln.registry import LOG_PROCESSORS
 
-__all__ = ["LogProcessor", "trained_epochs"]
+__all__ = ["LogProcessor"]
 
 _TIME_KEYS = ("time", "data_time")
 
 
 def _strip(key: str, prefix: str) -> str:
     return key[len(prefix):] if key.startswith(prefix) else key
-
-
-def trained_epochs(runner) -> int | None:
-    """Epochs finished by the train loop, or None when the runner has no train loop (val/test only)."""
-    loop = getattr(runner, "_train_loop", runner)  # MMEngine-style runners keep the lazy loop here
-    if loop is None or isinstance(loop, dict):
-        return None
-    try:
-        return runner.epoch
-    except Exception:  # no train loop can be built: val()/test() only
-        return None
 
 
 @LOG_PROCESSORS.register_module()

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 
+from kiln.checkpoint.rng import preserved_rng
+from kiln.dataset.dataloader import find_sampler, loader_batch_size, skip_batches
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import LOOPS
-from kiln.runner.data import find_sampler, loader_batch_size, skip_batches
 from kiln.runner.loop_state import LoopState
-from kiln.runner.rng import preserved_rng
 
 __all__ = ["BaseLoop", "EpochBasedTrainLoop", "IterBasedTrainLoop", "ValLoop", "TestLoop"]
 

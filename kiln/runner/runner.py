@@ -2,7 +2,7 @@
 
 The constructor is one ordered list of steps (see ``__init__``); training/validation/test pieces
 are kept as configs and built when ``train()``/``val()``/``test()`` needs them. Environment set-up
-lives in :mod:`kiln.runner.environment`, dataloader building in :mod:`kiln.runner.data`, the
+lives in :mod:`kiln.runner.environment`, dataloader building in :mod:`kiln.dataset.dataloader`, the
 config-group checks in :mod:`kiln.runner.config_checks`, component builders in
 :mod:`kiln.runner.builders`, hook dispatch in
 :mod:`kiln.runner.hook_list`, and checkpoint I/O in :mod:`kiln.runner.checkpointing`.
@@ -29,24 +29,19 @@ import torch
 from torch import nn
 
 from kiln.config import Config
+from kiln.dataset.dataloader import build_dataloader
 from kiln.dist import get_rank, get_world_size, is_distributed, is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import Hook
 from kiln.logging import get_logger, print_log
+from kiln.model.wrappers.utils import unwrap_model
 from kiln.registry import LOOPS, RUNNERS, build_from_cfg
 from kiln.runner import builders, config_checks
-from kiln.runner.data import build_dataloader
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
 from kiln.runner.hook_list import HookList, merge_default_hooks
 from kiln.runner.loops import BaseLoop
 
 __all__ = ["Runner"]
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    from kiln.model.wrappers import is_model_wrapper
-
-    return model.module if is_model_wrapper(model) else model
 
 
 @RUNNERS.register_module()
@@ -197,7 +192,7 @@ class Runner:
 
     @property
     def model_name(self) -> str:
-        return type(_unwrap(self.model)).__name__
+        return type(unwrap_model(self.model)).__name__
 
     @property
     def epoch(self) -> int:
@@ -325,7 +320,7 @@ class Runner:
     # -- running ------------------------------------------------------------------------------------
     def train(self) -> nn.Module:
         """Train (validating as ``train_cfg`` says); returns the model."""
-        model = _unwrap(self.model)
+        model = unwrap_model(self.model)
         if not hasattr(model, "train_step"):
             raise TypeError(f"{type(model).__name__} has no train_step(data, optim_wrapper): "
                             "subclass kiln.model.BaseModel (or implement train_step)")
@@ -370,7 +365,7 @@ class Runner:
     def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
         from kiln.optim import build_optim_wrapper
 
-        return build_optim_wrapper(_unwrap(self.model), optim_wrapper)
+        return build_optim_wrapper(unwrap_model(self.model), optim_wrapper)
 
     def build_param_scheduler(self, schedulers: Any) -> Any:
         from kiln.optim import build_param_schedulers
@@ -396,7 +391,7 @@ class Runner:
 
     def _init_model_weights(self) -> None:
         """``init_weights()`` unless weights are already there (MMEngine issue #1335)."""
-        model = _unwrap(self.model)
+        model = unwrap_model(self.model)
         if not hasattr(model, "init_weights"):
             return
         source = self._checkpoint_to_load()

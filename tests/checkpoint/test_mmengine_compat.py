@@ -12,7 +12,7 @@ from kiln.checkpoint.mmengine_compat import (
     message_hub_to_plain,
     mmengine_safe_globals,
 )
-from kiln.runner.message_hub import MessageHub
+from kiln.logging.message_hub import MessageHub
 
 
 def test_plain_weights_only_load_refuses_it(tmp_path):

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import torch
 
-from kiln.runner.rng import preserved_rng, rng_state, set_rng_state
+from kiln.checkpoint.rng import preserved_rng, rng_state, set_rng_state
 
 
 def _draws():

@@ -8,7 +8,7 @@ import torch
 from kiln.checkpoint.saving import save_checkpoint
 from kiln.errors import ConfigError
 from kiln.hooks import CheckpointHook
-from kiln.runner.message_hub import MessageHub
+from kiln.logging.message_hub import MessageHub
 
 
 class FakeRunner:

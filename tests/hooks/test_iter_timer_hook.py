@@ -7,7 +7,7 @@ import pytest
 import kiln.hooks.iter_timer_hook as timer_module
 from kiln.hooks.hook import get_priority
 from kiln.hooks.iter_timer_hook import IterTimerHook
-from kiln.runner.message_hub import MessageHub
+from kiln.logging.message_hub import MessageHub
 
 
 class Clock:

@@ -14,10 +14,10 @@ from kiln.hooks.iter_timer_hook import IterTimerHook
 from kiln.hooks.logger_hook import LoggerHook
 from kiln.hooks.runtime_info_hook import RuntimeInfoHook
 from kiln.logging import get_logger
+from kiln.logging.message_hub import MessageHub
 from kiln.runner.log_processor import LogProcessor
-from kiln.runner.message_hub import MessageHub
-from kiln.runner.progress import ProgressBar
-from kiln.runner.visualizer import Visualizer
+from kiln.utils.progressbar import ProgressBar
+from kiln.visualization.visualizer import Visualizer
 
 _IDS = itertools.count()
 

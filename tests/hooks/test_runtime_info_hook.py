@@ -8,8 +8,8 @@ import torch
 
 from kiln.hooks.hook import get_priority
 from kiln.hooks.runtime_info_hook import RuntimeInfoHook
+from kiln.logging.message_hub import MessageHub
 from kiln.registry import HOOKS
-from kiln.runner.message_hub import MessageHub
 
 
 def make_runner(name):

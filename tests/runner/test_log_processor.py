@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from kiln.errors import ConfigError
+from kiln.logging.message_hub import MessageHub
 from kiln.registry import LOG_PROCESSORS
 from kiln.runner.log_processor import LogProcessor
-from kiln.runner.message_hub import MessageHub
 
 _COUNTER = iter(range(10**6))
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from kiln.dataset.collate import pseudo_collate
+from kiln.dataset.dataloader import build_dataloader, worker_init_fn
+from kiln.dataset.sampler import DefaultSampler
 from kiln.errors import ConfigError
-from kiln.runner.collate import pseudo_collate
-from kiln.runner.data import build_dataloader, worker_init_fn
-from kiln.runner.sampler import DefaultSampler
 
 
 class RandomDraws(Dataset):
@@ -48,7 +48,7 @@ def test_dataset_and_sampler_configs(counting_dataset_cls):
 
 
 def test_diff_rank_seed_offsets_the_sampler_seed(counting_dataset_cls, monkeypatch):
-    import kiln.runner.data as data
+    import kiln.dataset.dataloader as data
 
     monkeypatch.setattr(data, "get_rank", lambda: 3)
     loader = build_dataloader(dict(dataset=counting_dataset_cls(4), sampler=dict(type="DefaultSampler")),

@@ -54,4 +54,4 @@ def test_log_file_gets_full_date_and_is_replaced(tmp_path, capsys):
 def test_error_records_say_where(capsys):
     get_logger().error("boom")
     line = capsys.readouterr().out.strip().splitlines()[-1]
-    assert " - ERROR - " in line and "test_logging.py - test_error_records_say_where - " in line
+    assert " - ERROR - " in line and "test_logger.py - test_error_records_say_where - " in line

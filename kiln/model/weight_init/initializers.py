@@ -1,11 +1,11 @@
-"""Config-driven weight initialization: the registered initializers and ``initialize``.
+"""Config-driven weight initialization: the registered initializers (``initialize`` lives in ``compile``).
 
 ``init_cfg=dict(type='Kaiming', layer='Conv2d')`` builds a :class:`KaimingInit` from the
 ``WEIGHT_INITIALIZERS`` registry and applies it to every ``Conv2d`` (or direct subclass) below the
 module. Unlike MMEngine, a whole ``init_cfg`` is compiled into steps and checked BEFORE any
 parameter changes (types, arguments, override names, shapes, checkpoint files), so a typo never
-leaves a half-initialized model (see :mod:`kiln.model.init_cfg`). The module init functions
-(``kaiming_init`` ...) live in :mod:`kiln.model.init_functions` and are re-exported here.
+leaves a half-initialized model (see :mod:`kiln.model.weight_init.compile`). The module init functions
+(``kaiming_init`` ...) live in :mod:`kiln.model.weight_init.functions` and are re-exported here.
 
 Example:
     >>> import torch.nn as nn
@@ -25,8 +25,8 @@ from typing import Any
 import torch.nn as nn
 
 from kiln.logging import print_log
-from kiln.model import init_report
-from kiln.model.init_functions import (  # noqa: F401 - re-exported: MMEngine's import paths
+from kiln.model.weight_init import report as init_report
+from kiln.model.weight_init.functions import (  # noqa: F401 - re-exported: MMEngine's import paths
     _check_distribution,
     _tensor,
     bias_init_with_prob,
@@ -45,7 +45,7 @@ __all__ = [
     "constant_init", "xavier_init", "normal_init", "trunc_normal_init", "uniform_init",
     "kaiming_init", "caffe2_xavier_init", "bias_init_with_prob", "trunc_normal_",
     "BaseInit", "ConstantInit", "XavierInit", "NormalInit", "TruncNormalInit", "UniformInit",
-    "KaimingInit", "Caffe2XavierInit", "PretrainedInit", "initialize", "update_init_info",
+    "KaimingInit", "Caffe2XavierInit", "PretrainedInit", "update_init_info",
 ]
 
 
@@ -331,15 +331,3 @@ def update_init_info(module: nn.Module, init_info: str) -> None:
     tracker = init_report.active_tracker()
     if tracker is not None:
         tracker.attribute(module, init_info)
-
-
-def initialize(module: nn.Module, init_cfg: dict | list[dict]) -> None:
-    """Initialize ``module`` with ``init_cfg`` (a dict or a list of dicts), checking it all first.
-
-    Raises:
-        ConfigError: anything wrong in ``init_cfg``, named by its path; no weight has changed.
-    """
-    from kiln.model.init_cfg import compile_init_cfg, run_step
-
-    for step in compile_init_cfg(module, init_cfg):
-        run_step(step)

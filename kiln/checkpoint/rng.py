@@ -10,7 +10,7 @@ a resumed iterator without that extra draw, so the run continues bitwise as if u
 
 Example:
     >>> import torch
-    >>> from kiln.runner.rng import rng_state, set_rng_state
+    >>> from kiln.checkpoint.rng import rng_state, set_rng_state
     >>> state = rng_state()
     >>> a = torch.rand(2)
     >>> set_rng_state(state)

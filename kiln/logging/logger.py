@@ -19,7 +19,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["get_logger", "print_log", "log_file_path", "set_display_name", "LOGGER_NAME"]
+__all__ = ["get_logger", "print_log", "log_file_path", "close_log_file", "set_display_name", "LOGGER_NAME"]
 
 LOGGER_NAME = "kiln"
 _CONSOLE_DATEFMT = "%m/%d %H:%M:%S"

@@ -1,4 +1,4 @@
-"""Distributed model wrappers with the BaseModel step API, and ``is_model_wrapper``.
+"""DDP wrappers with the BaseModel step API.
 
 The Runner calls ``model.train_step(...)`` whether or not the model is wrapped. These wrappers
 route the training forward through the wrapper (so DDP's gradient-sync hooks fire, and
@@ -17,24 +17,12 @@ from torch.nn.parallel import DataParallel, DistributedDataParallel
 from kiln import dist
 from kiln.model.anomaly import detect_anomalous_params
 from kiln.model.forward import check_losses, run_forward
-from kiln.registry import MODEL_WRAPPERS, Registry
+from kiln.registry import MODEL_WRAPPERS
 
-__all__ = [  # noqa: F822 - MMFullyShardedDataParallel is provided lazily by __getattr__
-    "is_model_wrapper", "MMDistributedDataParallel", "MMSeparateDistributedDataParallel",
-    "MMFullyShardedDataParallel",
-]
+__all__ = ["MMDistributedDataParallel", "MMSeparateDistributedDataParallel"]
 
 MODEL_WRAPPERS.register_module(module=DistributedDataParallel)
 MODEL_WRAPPERS.register_module(module=DataParallel)
-
-
-def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> bool:
-    """True if ``model`` is an instance of a class registered in ``registry`` (a wrapper).
-
-    The Runner uses this to reach the user's model (``model.module``) for checkpoints and hooks.
-    """
-    classes = tuple(c for c in registry.module_dict.values() if isinstance(c, type))
-    return isinstance(model, classes)
 
 
 def _train_step(wrapper: nn.Module, data: Any, optim_wrapper: Any, detect: bool) -> Any:
@@ -133,20 +121,3 @@ class MMSeparateDistributedDataParallel(DistributedDataParallel):
         self.training = mode
         self.module.train(mode)
         return self
-
-
-def __getattr__(name: str) -> Any:
-    """``MMFullyShardedDataParallel`` is imported on first access (FSDP imports are heavy)."""
-    if name == "MMFullyShardedDataParallel":
-        from kiln.model.fsdp_wrapper import MMFullyShardedDataParallel
-
-        return MMFullyShardedDataParallel
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-@MODEL_WRAPPERS.register_module(name="MMFullyShardedDataParallel")
-def _build_fsdp(*args: Any, **kwargs: Any) -> nn.Module:
-    """Registry entry that imports the real class (which then replaces this entry) and builds it."""
-    from kiln.model.fsdp_wrapper import MMFullyShardedDataParallel
-
-    return MMFullyShardedDataParallel(*args, **kwargs)

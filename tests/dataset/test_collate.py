@@ -1,7 +1,7 @@
 import torch
 
+from kiln.dataset.collate import default_collate, pseudo_collate
 from kiln.registry import FUNCTIONS
-from kiln.runner.collate import default_collate, pseudo_collate
 
 
 def test_pseudo_collate_keeps_tensors_unstacked():

@@ -22,12 +22,12 @@ import torch.nn as nn
 
 from kiln.errors import CheckpointError, ConfigError
 from kiln.logging import print_log
-from kiln.model import init_report
-from kiln.model.init_functions import _tensor
-from kiln.model.weight_init import _BUILTIN, BaseInit, PretrainedInit, _class_names
+from kiln.model.weight_init import report as init_report
+from kiln.model.weight_init.functions import _tensor
+from kiln.model.weight_init.initializers import _BUILTIN, BaseInit, PretrainedInit, _class_names
 from kiln.registry import WEIGHT_INITIALIZERS, build_from_cfg
 
-__all__ = ["InitStep", "compile_init_cfg", "run_step"]
+__all__ = ["InitStep", "compile_init_cfg", "run_step", "initialize"]
 
 
 @dataclass
@@ -212,3 +212,13 @@ def _warn_unmatched(initializer: BaseInit, module: nn.Module, path: str, has_ove
             print_log(f"{path}.layer: no submodule of {owner} is a {layer!r} (or a direct subclass "
                       f"of one), so {type(initializer).__name__} initializes nothing for it{hint}",
                       logger="current", level=logging.WARNING)
+
+
+def initialize(module: nn.Module, init_cfg: dict | list[dict]) -> None:
+    """Initialize ``module`` with ``init_cfg`` (a dict or a list of dicts), checking it all first.
+
+    Raises:
+        ConfigError: anything wrong in ``init_cfg``, named by its path; no weight has changed.
+    """
+    for step in compile_init_cfg(module, init_cfg):
+        run_step(step)

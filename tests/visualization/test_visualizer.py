@@ -7,9 +7,9 @@ import torch
 
 from kiln.errors import ConfigError
 from kiln.registry import VISBACKENDS, VISUALIZERS
-from kiln.runner.curves import CurveRecorder, plot_curves, split_series
-from kiln.runner.vis_backend import LocalVisBackend, TensorboardVisBackend
-from kiln.runner.visualizer import Visualizer
+from kiln.visualization.curves import CurveRecorder, plot_curves, split_series
+from kiln.visualization.vis_backend import LocalVisBackend, TensorboardVisBackend
+from kiln.visualization.visualizer import Visualizer
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -31,7 +31,7 @@ def test_local_backend_writes_one_json_object_per_step(tmp_path):
 def test_local_backend_buffers_lines_and_flushes_at_most_once_a_second(tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    from kiln.runner import vis_backend
+    from kiln.visualization import vis_backend
 
     now = [100.0]
     monkeypatch.setattr(vis_backend, "time", SimpleNamespace(monotonic=lambda: now[0]))

@@ -2,9 +2,9 @@ import itertools
 
 import pytest
 
-import kiln.runner.sampler as sampler_mod
+import kiln.dataset.sampler as sampler_mod
+from kiln.dataset.sampler import DefaultSampler, InfiniteSampler
 from kiln.registry import DATA_SAMPLERS
-from kiln.runner.sampler import DefaultSampler, InfiniteSampler
 
 
 def test_registered():

@@ -26,7 +26,7 @@ from torch.distributed.fsdp import wrap as fsdp_wrap
 
 from kiln.errors import ConfigError
 from kiln.model.forward import check_predictions, run_forward
-from kiln.model.wrappers import _train_step
+from kiln.model.wrappers.distributed import _train_step
 from kiln.registry import FUNCTIONS, MODEL_WRAPPERS
 
 __all__ = ["MMFullyShardedDataParallel"]

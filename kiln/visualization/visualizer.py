@@ -20,8 +20,8 @@ from kiln.dist import is_main_process, master_only
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import VISBACKENDS, VISUALIZERS
-from kiln.runner.curves import CurveRecorder, plot_curves
-from kiln.runner.vis_backend import BaseVisBackend
+from kiln.visualization.curves import CurveRecorder, plot_curves
+from kiln.visualization.vis_backend import BaseVisBackend
 
 __all__ = ["Visualizer"]
 

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from kiln.runner.message_hub import HistoryBuffer, MessageHub
+from kiln.logging.message_hub import HistoryBuffer, MessageHub
 
 
 def test_history_buffer_statistics_and_ring_bound():
@@ -80,7 +80,7 @@ def test_non_finite_non_loss_key_is_only_logged():
 
 
 def test_pending_tensors_are_bounded(monkeypatch):
-    import kiln.runner.message_hub as mh
+    import kiln.logging.message_hub as mh
 
     monkeypatch.setattr(mh, "_MAX_PENDING", 8)
     hub = MessageHub("bounded")

@@ -1,0 +1,9 @@
+"""Data: samplers, collate functions and dataloader building (MMEngine's ``mmengine.dataset``)."""
+
+from kiln._lazy import attach
+
+__getattr__, __dir__, __all__ = attach(__name__, {
+    "sampler": ["DefaultSampler", "InfiniteSampler"],
+    "collate": ["pseudo_collate", "default_collate"],
+    "dataloader": ["build_dataloader", "worker_init_fn"],
+})
