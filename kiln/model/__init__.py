@@ -28,6 +28,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "wrappers.utils": ["is_model_wrapper", "unwrap_model"],
     "wrappers.distributed": ["MMDistributedDataParallel", "MMSeparateDistributedDataParallel"],
     "wrappers.fully_sharded": ["MMFullyShardedDataParallel"],
+    "wrappers.fsdp2": ["FullyShardWrapper"],
 })
 
 if TYPE_CHECKING:  # static tools see the real names

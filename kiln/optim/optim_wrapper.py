@@ -105,6 +105,8 @@ class OptimWrapper:
         # Latest total gradient norm (a 0-d tensor, never .item()-ed here) when clipping by norm.
         self.grad_norm: torch.Tensor | None = None
         self._window_finite: torch.Tensor | None = None
+        # A sharded wrapper (FSDP1) whose own clip_grad_norm_ sees all shards; learnt in optim_context.
+        self._norm_clipper: nn.Module | None = None
         # With several param groups (paramwise_cfg) schedulers also drive a "base" group, whose
         # lr is what gets logged as ``base_lr`` (MMEngine's convention).
         self.base_param_settings: dict[str, Any] | None = None
@@ -184,7 +186,12 @@ class OptimWrapper:
             return
         kind, kwargs = self._clip  # type: ignore[misc]
         if kind == "norm":
-            self.grad_norm = nn.utils.clip_grad_norm_(params, **kwargs).detach()
+            if self._norm_clipper is not None:  # FSDP1: torch's function would see one shard only
+                norm = self._norm_clipper.clip_grad_norm_(kwargs["max_norm"], kwargs.get("norm_type", 2.0))
+            else:  # DTensor (FSDP2) gradients: torch's function reduces over all shards itself
+                norm = nn.utils.clip_grad_norm_(params, **kwargs)
+            full = getattr(norm, "full_tensor", None)  # a replicated DTensor: no communication
+            self.grad_norm = (full() if full is not None else norm).detach()
         else:
             nn.utils.clip_grad_value_(params, **kwargs)
 
@@ -217,6 +224,8 @@ class OptimWrapper:
         """Wrap forward (+backward): skips DDP's gradient all-reduce on accumulation-only steps."""
         # The class, not the instance: hasattr on an nn.Module without the attribute goes through
         # Module.__getattr__ and a raised AttributeError (~1 µs) on every accumulation step.
+        if self._clip is not None and hasattr(type(model), "clip_grad_norm_"):
+            self._norm_clipper = model
         if not self.should_sync() and hasattr(type(model), "no_sync"):
             return model.no_sync()
         return nullcontext()  # a plain object, not a generator: this runs every iteration

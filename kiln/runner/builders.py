@@ -25,12 +25,18 @@ from kiln.registry import (
     build_from_cfg,
 )
 
-__all__ = ["build_model", "wrap_model", "build_evaluator", "build_message_hub", "build_log_processor",
+__all__ = ["build_model", "is_fsdp2", "wrap_model", "build_evaluator", "build_message_hub", "build_log_processor",
            "build_visualizer", "scale_lr"]
 
 
-def build_model(model: nn.Module | Mapping[str, Any], data_preprocessor: Mapping[str, Any] | None = None) -> nn.Module:
-    """A model instance as is; a ``MODELS`` config built (``data_preprocessor`` filled in if absent)."""
+def build_model(model: nn.Module | Mapping[str, Any], data_preprocessor: Mapping[str, Any] | None = None,
+                wrapper_cfg: Mapping[str, Any] | None = None, distributed: bool = False) -> nn.Module:
+    """A model instance as is; a ``MODELS`` config built (``data_preprocessor`` filled in if absent).
+
+    A config under a distributed FSDP2 wrapper is built on the ``meta`` device (no memory for the
+    weights): the wrapper shards it, materializes only this rank's shards and then initializes it.
+    The wrapper's config values are checked first, so a typo fails before the model is built.
+    """
     if isinstance(model, nn.Module):
         return model
     if not isinstance(model, Mapping):
@@ -38,7 +44,32 @@ def build_model(model: nn.Module | Mapping[str, Any], data_preprocessor: Mapping
     cfg = dict(model)
     if data_preprocessor is not None:
         cfg.setdefault("data_preprocessor", data_preprocessor)
-    return build_from_cfg(cfg, MODELS, path="model")
+    if not (distributed and is_fsdp2(wrapper_cfg)):
+        return build_from_cfg(cfg, MODELS, path="model")
+    from kiln.dist import get_world_size
+    from kiln.model.wrappers.fsdp2 import parse_fsdp2_options
+
+    options = {k: v for k, v in dict(wrapper_cfg).items() if k != "type"}  # type: ignore[arg-type]
+    parse_fsdp2_options(**options, world_size=get_world_size())  # unknown keys: TypeError below
+    if isinstance(cfg.get("data_preprocessor"), Mapping):  # small, with real buffers (mean/std)
+        cfg["data_preprocessor"] = build_from_cfg(dict(cfg["data_preprocessor"]), MODELS,
+                                                  path="model.data_preprocessor")
+    with torch.device("meta"):
+        return build_from_cfg(cfg, MODELS, path="model")
+
+
+def is_fsdp2(wrapper_cfg: Mapping[str, Any] | None) -> bool:
+    """True when ``model_wrapper_cfg`` names the FSDP2 wrapper (without importing FSDP)."""
+    if not isinstance(wrapper_cfg, Mapping):
+        return False
+    kind = wrapper_cfg.get("type")
+    if isinstance(kind, str):
+        return kind in ("FSDP2", "FullyShardWrapper")
+    if isinstance(kind, type):
+        from kiln.model.wrappers.fsdp2 import FullyShardWrapper
+
+        return issubclass(kind, FullyShardWrapper)
+    return False
 
 
 def wrap_model(model: nn.Module, wrapper_cfg: Mapping[str, Any] | None, distributed: bool,
@@ -55,7 +86,8 @@ def wrap_model(model: nn.Module, wrapper_cfg: Mapping[str, Any] | None, distribu
             raise ConfigError("model_wrapper_cfg", "the model is already wrapped; remove "
                                                    "model_wrapper_cfg or pass the bare model")
         return model
-    model = model.to(get_device())
+    if not (distributed and is_fsdp2(wrapper_cfg)):  # FSDP2 places (and materializes) the shards itself
+        model = model.to(get_device())
     if not distributed:
         from kiln.model.utils import revert_sync_batchnorm
 

@@ -286,7 +286,8 @@ class Runner:
 
     def build_model(self, model: nn.Module | Mapping[str, Any],
                     data_preprocessor: Mapping[str, Any] | None = None) -> nn.Module:
-        return builders.build_model(model, data_preprocessor)
+        return builders.build_model(model, data_preprocessor, self.cfg.get("model_wrapper_cfg"),
+                                    self._distributed)
 
     def wrap_model(self, model_wrapper_cfg: Mapping[str, Any] | None, model: nn.Module) -> nn.Module:
         return builders.wrap_model(model, model_wrapper_cfg, self._distributed, self.cfg, self.logger)

@@ -29,7 +29,7 @@ from kiln.model.forward import check_predictions, run_forward
 from kiln.model.wrappers.distributed import _train_step
 from kiln.registry import FUNCTIONS, MODEL_WRAPPERS
 
-__all__ = ["MMFullyShardedDataParallel"]
+__all__ = ["MMFullyShardedDataParallel", "parse_dtype", "broadcast_from_rank0"]
 
 
 def _enum(enum_cls: type, value: Any, key: str) -> Any:
@@ -65,7 +65,8 @@ def _function(value: Any, key: str) -> Callable | None:
     return functools.partial(fn, **kwargs) if kwargs else fn
 
 
-def _dtype(value: Any, key: str) -> Any:
+def parse_dtype(value: Any, key: str) -> Any:
+    """A ``torch.dtype`` as is, or its name (``'bfloat16'``, ``'torch.float32'``)."""
     if not isinstance(value, str):
         return value
     dtype = getattr(torch, value.replace("torch.", ""), None)
@@ -74,11 +75,30 @@ def _dtype(value: Any, key: str) -> Any:
     return dtype
 
 
+def broadcast_from_rank0(module: nn.Module) -> None:
+    """Every rank starts from rank 0's parameters and buffers (what DDP does at construction).
+
+    One broadcast per tensor, once, before sharding; tensors are staged on the backend's device
+    (``kiln.dist.get_device()``) when they live elsewhere.
+    """
+    import torch.distributed as torch_dist
+
+    from kiln.dist import get_device
+
+    device = get_device()
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            staged = tensor.data.to(device)
+            torch_dist.broadcast(staged, src=0)
+            if staged is not tensor.data:
+                tensor.data.copy_(staged)
+
+
 def _mixed_precision(value: Any) -> Any:
     if not isinstance(value, Mapping):
         return value
     fields = ("param_dtype", "reduce_dtype", "buffer_dtype")
-    return MixedPrecision(**{k: _dtype(v, f"mixed_precision.{k}") if k in fields else v for k, v in value.items()})
+    return MixedPrecision(**{k: parse_dtype(v, f"mixed_precision.{k}") if k in fields else v for k, v in value.items()})
 
 
 def _by_name(module: nn.Module, items: Any, key: str, named: Callable[[], Any]) -> Any:
@@ -105,6 +125,15 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
         backward_prefetch: A ``BackwardPrefetch`` or its name (``'BACKWARD_PRE'``).
         mixed_precision: A ``MixedPrecision`` or a dict with dtype names.
         use_orig_params: Default True, so optimizers and paramwise settings see the original names.
+        device_id: Default: this rank's device (``kiln.dist.get_device()``; FSDP1 refuses a CPU
+            run without it).
+        sync_module_states: Default False: kiln broadcasts rank 0's weights itself before
+            wrapping (torch's option needs the module on a GPU).
+
+    The module's ``init_weights()`` runs here, on the full tensors before they are flattened and
+    sharded (unless ``module.is_init``); the Runner then skips it. Gradient clipping by norm
+    through the optim wrapper uses FSDP1's own ``clip_grad_norm_`` (the total norm over all
+    shards; ``torch.nn.utils.clip_grad_norm_`` would see only this rank's shard).
     """
 
     def __init__(
@@ -118,8 +147,12 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
         mixed_precision: Any = None,
         param_init_fn: Any = None,
         use_orig_params: bool = True,
+        device_id: Any = None,
+        sync_module_states: bool = False,
         **kwargs: Any,
     ) -> None:
+        from kiln.dist import get_device
+
         if isinstance(cpu_offload, bool):
             cpu_offload = CPUOffload(offload_params=cpu_offload)
         elif isinstance(cpu_offload, Mapping):
@@ -127,6 +160,10 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
         for key, named in (("ignored_parameters", module.named_parameters), ("ignored_modules", module.named_modules)):
             if key in kwargs:
                 kwargs[key] = _by_name(module, kwargs[key], key, named)
+        if callable(getattr(module, "init_weights", None)) and not getattr(module, "is_init", False):
+            module.init_weights()  # on full tensors: fans, init report and Pretrained need them
+        if not sync_module_states:
+            broadcast_from_rank0(module)
         super().__init__(
             module,
             process_group=process_group,
@@ -137,6 +174,8 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
             mixed_precision=_mixed_precision(mixed_precision),
             param_init_fn=_function(param_init_fn, "param_init_fn"),
             use_orig_params=use_orig_params,
+            device_id=get_device() if device_id is None else device_id,
+            sync_module_states=sync_module_states,
             **kwargs,
         )
 

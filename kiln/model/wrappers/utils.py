@@ -1,7 +1,7 @@
 """``is_model_wrapper`` and ``unwrap_model``: the one way to reach the user's model behind a wrapper.
 
-Also registers the lazy ``MMFullyShardedDataParallel`` entry, so ``model_wrapper_cfg=dict(
-type='MMFullyShardedDataParallel')`` builds without importing ``torch.distributed.fsdp`` until then.
+Also registers the lazy ``MMFullyShardedDataParallel`` and ``FSDP2`` entries, so ``model_wrapper_cfg=dict(
+type='FSDP2')`` builds without importing ``torch.distributed.fsdp`` until then.
 """
 
 from __future__ import annotations
@@ -38,5 +38,15 @@ def _build_fsdp(*args: Any, **kwargs: Any) -> nn.Module:
     return MMFullyShardedDataParallel(*args, **kwargs)
 
 
+def _build_fsdp2(*args: Any, **kwargs: Any) -> nn.Module:
+    """Registry entry for ``FSDP2`` / ``FullyShardWrapper`` (imports ``torch.distributed.fsdp`` then)."""
+    from kiln.model.wrappers.fsdp2 import FullyShardWrapper
+
+    return FullyShardWrapper(*args, **kwargs)
+
+
 if "MMFullyShardedDataParallel" not in MODEL_WRAPPERS._module_dict:  # the real class may be first
     MODEL_WRAPPERS.register_module(name="MMFullyShardedDataParallel", module=_build_fsdp)
+for _name in ("FSDP2", "FullyShardWrapper"):
+    if _name not in MODEL_WRAPPERS._module_dict:
+        MODEL_WRAPPERS.register_module(name=_name, module=_build_fsdp2)
