@@ -47,10 +47,9 @@ def build_model(model: nn.Module | Mapping[str, Any], data_preprocessor: Mapping
     if not (distributed and is_fsdp2(wrapper_cfg)):
         return build_from_cfg(cfg, MODELS, path="model")
     from kiln.dist import get_world_size
-    from kiln.model.wrappers.fsdp2 import parse_fsdp2_options
+    from kiln.model.wrappers.fsdp2 import check_fsdp2_cfg
 
-    options = {k: v for k, v in dict(wrapper_cfg).items() if k != "type"}  # type: ignore[arg-type]
-    parse_fsdp2_options(**options, world_size=get_world_size())  # unknown keys: TypeError below
+    check_fsdp2_cfg(wrapper_cfg, get_world_size())  # type: ignore[arg-type]
     if isinstance(cfg.get("data_preprocessor"), Mapping):  # small, with real buffers (mean/std)
         cfg["data_preprocessor"] = build_from_cfg(dict(cfg["data_preprocessor"]), MODELS,
                                                   path="model.data_preprocessor")

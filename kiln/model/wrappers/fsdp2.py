@@ -40,7 +40,7 @@ from kiln.model.wrappers.distributed import _train_step
 from kiln.model.wrappers.fully_sharded import broadcast_from_rank0, parse_dtype
 from kiln.registry import MODEL_WRAPPERS
 
-__all__ = ["FullyShardWrapper", "FSDP2Options", "parse_fsdp2_options", "FSDP2_NAMES",
+__all__ = ["FullyShardWrapper", "FSDP2Options", "parse_fsdp2_options", "check_fsdp2_cfg", "FSDP2_NAMES",
            "materialize_meta_module", "check_buffers_recreated"]
 
 FSDP2_NAMES = ("FSDP2", "FullyShardWrapper")
@@ -78,6 +78,20 @@ def parse_fsdp2_options(mesh: Any = None, reshard_after_forward: Any = True, mp_
         wrap=_parse_selector(wrap, "wrap"),
         activation_checkpointing=_parse_ac(activation_checkpointing),
     )
+
+
+def check_fsdp2_cfg(wrapper_cfg: Mapping[str, Any], world_size: int | None = None) -> FSDP2Options:
+    """Check a whole ``model_wrapper_cfg`` for FSDP2 (unknown keys included) before anything is built."""
+    accepted = ("mesh", "reshard_after_forward", "mp_policy", "offload_policy", "wrap",
+                "activation_checkpointing")
+    options = {k: v for k, v in wrapper_cfg.items() if k != "type"}
+    for key in options:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"{_KEY}.{key}", f"FSDP2 does not accept this argument (accepted: "
+                                               f"{', '.join(accepted)}){hint}")
+    return parse_fsdp2_options(**options, world_size=world_size)
 
 
 def _parse_mesh(mesh: Any, world_size: int | None) -> Any:
