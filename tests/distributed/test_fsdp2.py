@@ -6,6 +6,8 @@
 - a Runner given a model CONFIG builds it on meta (checked inside ``__init__``), shards,
   materializes and initializes it: Constant values and Kaiming/Xavier statistics hold on each
   rank's shard (fans from the full shape), buffers are right, the init report names initializers;
+- ``Pretrained`` on the meta path reads each rank's slices of a .safetensors or .pth file (the
+  whole-file loader is never called) and gives the checkpoint's weights;
 - bad config values raise ConfigError before the device mesh is made; an optimizer built before
   sharding is refused.
 """
@@ -43,9 +45,9 @@ class Block(nn.Module):
 class Net(BaseModel):
     def __init__(self):
         super().__init__()
-        self.stem = nn.Linear(4, 6)
-        self.blocks = nn.ModuleList([Block(6), Block(6)])
-        self.head = nn.Linear(6, 2)
+        self.stem = nn.Linear(4, 5)  # 5 rows: uneven shards (3 + 2)
+        self.blocks = nn.ModuleList([Block(5), Block(5)])
+        self.head = nn.Linear(5, 2)
 
     def forward(self, x, y, mode="tensor"):
         x = self.stem(x)
@@ -143,6 +145,27 @@ def _check_errors(rank):
     return errors
 
 
+def _pretrained(out_dir):
+    """Meta-built model whose init_cfg is Pretrained: the full tensors after loading, per format."""
+    from kiln.checkpoint import loading
+    from kiln.model.wrappers.fsdp2 import FullyShardWrapper
+
+    real = loading.load_checkpoint_file
+    loading.load_checkpoint_file = None  # the whole-file loader must not be used on shards
+    out = {}
+    try:
+        for ext in ("safetensors", "pth"):
+            with torch.device("meta"):
+                model = Net()
+            model.init_cfg = dict(type="Pretrained", checkpoint=os.path.join(out_dir, f"ref.{ext}"))
+            wrapped = FullyShardWrapper(model)
+            out[ext] = ({k: v.full_tensor() for k, v in wrapped.module.state_dict().items()},
+                        wrapped.module.init_report().params["stem.weight"])
+    finally:
+        loading.load_checkpoint_file = real
+    return out
+
+
 def _meta_runner(rank, work_dir):
     from kiln.runner import Runner
 
@@ -183,6 +206,7 @@ def _worker(rank, port, out_dir):
         for name, (args, acc, clip) in CONFIGS.items():
             results[name] = {kind: _run(kind, rank, args, acc, clip) for kind in ("ddp", "fsdp2")}
         results["errors"] = _check_errors(rank)
+        results["pretrained"] = _pretrained(out_dir)
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
         if torch_dist.is_initialized():
@@ -190,6 +214,12 @@ def _worker(rank, port, out_dir):
 
 
 def test_fsdp2_two_processes(tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(11)
+    reference = {k: v.detach().clone() for k, v in Net().state_dict().items()}
+    torch.save(dict(state_dict=reference), tmp_path / "ref.pth")
+    save_file(reference, str(tmp_path / "ref.safetensors"))
     spawn(_worker, lambda port: (port, str(tmp_path)), nprocs=WORLD)
     ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
     for name in CONFIGS:
@@ -224,3 +254,9 @@ def test_fsdp2_two_processes(tmp_path):
     assert not torch.equal(full[:256], full[256:])  # the two shards drew different values
     assert ranks[0]["errors"] == ["model_wrapper_cfg.wrap", "model_wrapper_cfg.mesh.shape",
                                   "model_wrapper_cfg.mp_policy.param_dtype", "stale optimizer"]
+    for res in ranks:
+        for ext, (state, info) in res["pretrained"].items():
+            assert info.startswith(f"PretrainedInit: load from {tmp_path}"), ext
+            assert state.keys() == reference.keys()
+            for key, value in reference.items():
+                torch.testing.assert_close(state[key], value, atol=0, rtol=0, msg=f"{ext} {key}")

@@ -53,7 +53,8 @@ def test_fsdp_config_errors_name_the_key(kwargs, key):
 
 
 def test_fsdp_resolves_names_dicts_and_dtypes():
-    from kiln.model.wrappers.fully_sharded import _dtype, _function
+    from kiln.model.wrappers.fully_sharded import _function
+    from kiln.model.wrappers.fully_sharded import parse_dtype as _dtype
 
     policy = _function(dict(type="size_based_auto_wrap_policy", min_num_params=7), "auto_wrap_policy")
     assert policy.keywords == {"min_num_params": 7}

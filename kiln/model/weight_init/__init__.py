@@ -3,7 +3,7 @@
 ``initializers`` holds the registered ``*Init`` classes, ``functions`` the functional inits
 (``kaiming_init``...), ``compile`` validates a whole ``init_cfg`` tree before the first weight
 changes (and ``initialize`` runs it), ``report`` records which initializer last wrote each
-parameter. Imports flow functions/report -> initializers -> compile, never back.
+parameter, ``sharded`` reads one rank's slices of a checkpoint for FSDP2 (DTensor) modules. Imports flow functions/report -> initializers -> compile, never back.
 """
 
 from kiln._lazy import attach
@@ -19,4 +19,5 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     ],
     "compile": ["initialize", "compile_init_cfg"],
     "report": ["InitReport"],
+    "sharded": ["read_local_shards"],
 })

@@ -147,7 +147,9 @@ def _step(initializer: Any, target: nn.Module, path: str, owner: nn.Module) -> I
         if initializer.needs_fan:
             _check_fan(initializer, targets, path, owner)
     if pretrained:
-        _prepare_pretrained(initializer, path)
+        from kiln.model.weight_init.sharded import has_dtensor_params
+
+        _prepare_pretrained(initializer, path, sharded=has_dtensor_params(target))
     return InitStep(initializer, target, path, pretrained, builtin, targets)
 
 
@@ -163,7 +165,7 @@ def _check_fan(initializer: BaseInit, targets: list[nn.Module], path: str, owner
                                     "narrow 'layer' or the override 'name' so it excludes that module")
 
 
-def _prepare_pretrained(initializer: PretrainedInit, path: str) -> None:
+def _prepare_pretrained(initializer: PretrainedInit, path: str, sharded: bool = False) -> None:
     from kiln.checkpoint.download import is_url
 
     ckpt = initializer.checkpoint
@@ -173,7 +175,7 @@ def _prepare_pretrained(initializer: PretrainedInit, path: str) -> None:
                                                 f"{os.path.abspath(ckpt)}); give the path of a "
                                                 "checkpoint file or an http(s) URL")
     try:
-        initializer.prepare()
+        initializer.prepare(sharded=sharded)
     except CheckpointError as exc:
         key = "prefix" if "prefix" in str(exc) and initializer.prefix else "checkpoint"
         raise CheckpointError(f"{path}.{key}: {exc}") from exc

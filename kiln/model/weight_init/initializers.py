@@ -281,11 +281,19 @@ class PretrainedInit:
         self.wholemodule = False
         self._state: dict | None = None
 
-    def prepare(self) -> None:
-        """Read the checkpoint now (silently) so that any problem surfaces before weights change."""
+    def prepare(self, sharded: bool = False) -> None:
+        """Read the checkpoint now (silently) so that any problem surfaces before weights change.
+
+        ``sharded`` (the module holds DTensors): only open the file; each rank reads its shards
+        when it loads (:mod:`kiln.model.weight_init.sharded`), never the whole state dict.
+        """
         from kiln.checkpoint.loading import load_checkpoint_file
 
-        if self._state is None:
+        if sharded:
+            from kiln.model.weight_init.sharded import check_readable
+
+            check_readable(self.checkpoint)
+        elif self._state is None:
             ckpt = load_checkpoint_file(self.checkpoint, self.map_location, self.weights_only, log=False)
             self._state = self._select(ckpt)
 
@@ -305,7 +313,11 @@ class PretrainedInit:
         print_log(f"{checkpoint_source(self.checkpoint)} loads checkpoint from path: {self.checkpoint}",
                   logger="current")
         state = self._state
-        if state is None:
+        from kiln.model.weight_init.sharded import has_dtensor_params, read_local_shards
+
+        if has_dtensor_params(module):  # FSDP2 shards: read only this rank's slices
+            state = read_local_shards(module, self.checkpoint, self.prefix)
+        elif state is None:
             state = self._select(load_checkpoint_file(self.checkpoint, self.map_location,
                                                       self.weights_only, log=False))
         self._state = None  # free the tensors once loaded

@@ -160,6 +160,13 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
         for key, named in (("ignored_parameters", module.named_parameters), ("ignored_modules", module.named_modules)):
             if key in kwargs:
                 kwargs[key] = _by_name(module, kwargs[key], key, named)
+        parsed = dict(  # every config value checked before anything changes or communicates
+            sharding_strategy=_enum(ShardingStrategy, sharding_strategy, "sharding_strategy"),
+            auto_wrap_policy=_function(auto_wrap_policy, "auto_wrap_policy"),
+            backward_prefetch=_enum(BackwardPrefetch, backward_prefetch, "backward_prefetch"),
+            mixed_precision=_mixed_precision(mixed_precision),
+            param_init_fn=_function(param_init_fn, "param_init_fn"),
+        )
         if callable(getattr(module, "init_weights", None)) and not getattr(module, "is_init", False):
             module.init_weights()  # on full tensors: fans, init report and Pretrained need them
         if not sync_module_states:
@@ -167,15 +174,11 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
         super().__init__(
             module,
             process_group=process_group,
-            sharding_strategy=_enum(ShardingStrategy, sharding_strategy, "sharding_strategy"),
             cpu_offload=cpu_offload,
-            auto_wrap_policy=_function(auto_wrap_policy, "auto_wrap_policy"),
-            backward_prefetch=_enum(BackwardPrefetch, backward_prefetch, "backward_prefetch"),
-            mixed_precision=_mixed_precision(mixed_precision),
-            param_init_fn=_function(param_init_fn, "param_init_fn"),
             use_orig_params=use_orig_params,
             device_id=get_device() if device_id is None else device_id,
             sync_module_states=sync_module_states,
+            **parsed,
             **kwargs,
         )
 
