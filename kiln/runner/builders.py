@@ -63,7 +63,9 @@ def is_fsdp2(wrapper_cfg: Mapping[str, Any] | None) -> bool:
         return False
     kind = wrapper_cfg.get("type")
     if isinstance(kind, str):
-        return kind in ("FSDP2", "FullyShardWrapper")
+        from kiln.model.wrappers.utils import FSDP2_NAMES
+
+        return kind in FSDP2_NAMES
     if isinstance(kind, type):
         from kiln.model.wrappers.fsdp2 import FullyShardWrapper
 

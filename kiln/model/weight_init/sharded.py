@@ -14,7 +14,6 @@ DTensor with the parameter's placements; plain tensors (buffers) are read whole.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any
 

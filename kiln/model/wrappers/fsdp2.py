@@ -31,19 +31,24 @@ from typing import Any
 import torch
 from torch import nn
 from torch.distributed.device_mesh import DeviceMesh, init_device_mesh
-from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy, OffloadPolicy, fully_shard
+from torch.distributed.fsdp import (
+    CPUOffloadPolicy,
+    MixedPrecisionPolicy,
+    OffloadPolicy,
+    fully_shard,
+)
 from torch.distributed.tensor import DTensor
 
 from kiln import dist
 from kiln.errors import ConfigError
 from kiln.model.wrappers.distributed import _train_step
 from kiln.model.wrappers.fully_sharded import broadcast_from_rank0, parse_dtype
+from kiln.model.wrappers.utils import FSDP2_NAMES
 from kiln.registry import MODEL_WRAPPERS
 
-__all__ = ["FullyShardWrapper", "FSDP2Options", "parse_fsdp2_options", "check_fsdp2_cfg", "FSDP2_NAMES",
+__all__ = ["FullyShardWrapper", "FSDP2Options", "parse_fsdp2_options", "check_fsdp2_cfg",
            "materialize_meta_module", "check_buffers_recreated"]
 
-FSDP2_NAMES = ("FSDP2", "FullyShardWrapper")
 _KEY = "model_wrapper_cfg"
 _MP_FIELDS = ("param_dtype", "reduce_dtype", "output_dtype", "cast_forward_inputs")
 
@@ -291,8 +296,7 @@ def _activation_checkpoint(modules: Sequence[nn.Module]) -> None:
         checkpoint(sub)
 
 
-@MODEL_WRAPPERS.register_module(name="FSDP2", force=True)
-@MODEL_WRAPPERS.register_module(name="FullyShardWrapper", force=True)
+@MODEL_WRAPPERS.register_module(name=list(FSDP2_NAMES), force=True)  # replaces the lazy entries of utils.py
 class FullyShardWrapper(nn.Module):
     """Shards ``module`` with FSDP2's ``fully_shard``; ``train_step``/``val_step``/``test_step`` as DDP's.
 

@@ -12,7 +12,10 @@ from torch import nn
 
 from kiln.registry import MODEL_WRAPPERS, Registry
 
-__all__ = ["is_model_wrapper", "unwrap_model"]
+__all__ = ["is_model_wrapper", "unwrap_model", "FSDP2_NAMES"]
+
+# The registry names of kiln's FSDP2 wrapper (known here without importing torch.distributed.fsdp).
+FSDP2_NAMES = ("FSDP2", "FullyShardWrapper")
 
 
 def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> bool:
@@ -47,6 +50,6 @@ def _build_fsdp2(*args: Any, **kwargs: Any) -> nn.Module:
 
 if "MMFullyShardedDataParallel" not in MODEL_WRAPPERS._module_dict:  # the real class may be first
     MODEL_WRAPPERS.register_module(name="MMFullyShardedDataParallel", module=_build_fsdp)
-for _name in ("FSDP2", "FullyShardWrapper"):
+for _name in FSDP2_NAMES:
     if _name not in MODEL_WRAPPERS._module_dict:
         MODEL_WRAPPERS.register_module(name=_name, module=_build_fsdp2)
