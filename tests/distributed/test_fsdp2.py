@@ -1,7 +1,8 @@
 """FSDP2 (``FullyShardWrapper``) with 2 gloo processes, all in ONE spawn (they share 2 cores):
 
 - 20 iterations under FSDP2 give DDP's losses and total gradient norms (same seed, same global
-  batch), plain, with accumulation + clipping + activation checkpointing, and on an HSDP mesh;
+  batch), plain, with accumulation + clipping + activation checkpointing, and on an HSDP mesh
+  with CPU offload;
   accumulation-only steps leave the sharded gradients untouched (no reduce-scatter);
 - a Runner given a model CONFIG builds it on meta (checked inside ``__init__``), shards,
   materializes and initializes it: Constant values and Kaiming/Xavier statistics hold on each
@@ -30,7 +31,8 @@ CONFIGS = {
     "plain": (dict(), 1, None),
     "accumulate_clip_ac": (dict(wrap=["Block"], activation_checkpointing=True, reshard_after_forward=False),
                            2, dict(max_norm=0.5)),
-    "hsdp_clip": (dict(mesh=dict(shape=(2, 1), names=("replicate", "shard"))), 1, dict(max_norm=0.5)),
+    "hsdp_offload_clip": (dict(mesh=dict(shape=(2, 1), names=("replicate", "shard")),
+                               offload_policy=dict(type="cpu", pin_memory=False)), 1, dict(max_norm=0.5)),
 }
 
 
