@@ -47,7 +47,7 @@ def build_model(model: nn.Module | Mapping[str, Any], data_preprocessor: Mapping
     if not (distributed and is_fsdp2(wrapper_cfg)):
         return build_from_cfg(cfg, MODELS, path="model")
     from kiln.dist import get_world_size
-    from kiln.model.wrappers.fsdp2 import check_fsdp2_cfg
+    from kiln.model.wrappers.fsdp2_config import check_fsdp2_cfg
 
     check_fsdp2_cfg(wrapper_cfg, get_world_size())  # type: ignore[arg-type]
     if isinstance(cfg.get("data_preprocessor"), Mapping):  # small, with real buffers (mean/std)

@@ -11,6 +11,7 @@ from kiln.model import BaseModel
 from kiln.registry import MODEL_WRAPPERS
 
 fsdp2 = pytest.importorskip("kiln.model.wrappers.fsdp2")
+fsdp2_config = pytest.importorskip("kiln.model.wrappers.fsdp2_config")
 
 
 class Block(nn.Module):
@@ -64,13 +65,13 @@ def test_bad_value_is_config_error_before_any_process_group(key, value, expected
 def test_unknown_key_is_named_with_a_suggestion():
     with pytest.raises(ConfigError, match=r"model_wrapper_cfg\.reshard_after_fwd: .*did you mean "
                                           r"'reshard_after_forward'"):
-        fsdp2.check_fsdp2_cfg(dict(type="FSDP2", reshard_after_fwd=True))
+        fsdp2_config.check_fsdp2_cfg(dict(type="FSDP2", reshard_after_fwd=True))
 
 
 def test_good_values_become_torch_policies():
     from torch.distributed.fsdp import CPUOffloadPolicy, MixedPrecisionPolicy
 
-    opts = fsdp2.check_fsdp2_cfg(dict(
+    opts = fsdp2_config.check_fsdp2_cfg(dict(
         type="FSDP2", mesh=dict(shape=(2, 4), names=("replicate", "shard")), reshard_after_forward=False,
         mp_policy=dict(param_dtype="bfloat16", reduce_dtype="torch.float32"), offload_policy="cpu",
         wrap="Block", activation_checkpointing=True), world_size=8)
@@ -78,7 +79,7 @@ def test_good_values_become_torch_policies():
     assert opts.mp_policy == MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
     assert isinstance(opts.offload_policy, CPUOffloadPolicy) and opts.offload_policy.pin_memory
     assert opts.wrap == ("Block",) and opts.activation_checkpointing is True
-    assert not fsdp2.check_fsdp2_cfg(dict(offload_policy=dict(type="cpu", pin_memory=False))).offload_policy.pin_memory
+    assert not fsdp2_config.check_fsdp2_cfg(dict(offload_policy=dict(type="cpu", pin_memory=False))).offload_policy.pin_memory
 
 
 def test_default_units_look_through_module_lists():
