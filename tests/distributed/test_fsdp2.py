@@ -252,9 +252,9 @@ def test_fsdp2_two_processes(tmp_path):
         assert m["report"]["const.weight"].startswith("ConstantInit: val=0.5")
         assert m["report"]["xav.weight"].startswith("XavierInit")
         assert m["trained"]
-    full = meta[0]["kai_full"]
-    torch.testing.assert_close(full, meta[1]["kai_full"])  # one tensor, sharded
-    assert not torch.equal(full[:256], full[256:])  # the two shards drew different values
+    full = meta[0]["kai_full"]  # the gathered weight: the two shards drew different values
+    assert not torch.equal(full[:256], full[256:])
+    assert math.isclose(float(full.std()), math.sqrt(2 / 512), rel_tol=0.03)
     assert ranks[0]["errors"] == ["model_wrapper_cfg.wrap", "model_wrapper_cfg.mesh.shape",
                                   "model_wrapper_cfg.mp_policy.param_dtype", "stale optimizer"]
     for res in ranks:
