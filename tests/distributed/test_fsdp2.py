@@ -29,7 +29,7 @@ from kiln.registry import MODELS
 WORLD, ITERS, GLOBAL_BATCH = 2, 20, 8
 CONFIGS = {
     "plain": (dict(), 1, None),
-    "accumulate_clip_ac": (dict(wrap=["Block"], activation_checkpointing=True, reshard_after_forward=False),
+    "accumulate_clip_ac": (dict(wrap=["Block", "Linear"], activation_checkpointing=["Block"], reshard_after_forward=False),
                            2, dict(max_norm=0.5)),
     "hsdp_offload_clip": (dict(mesh=dict(shape=(2, 1), names=("replicate", "shard")),
                                offload_policy=dict(type="cpu", pin_memory=False)), 1, dict(max_norm=0.5)),

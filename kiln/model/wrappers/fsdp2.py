@@ -197,7 +197,7 @@ class FullyShardWrapper(nn.Module):
         _activation_checkpoint(ac_units)
         shard_args = dict(mesh=device_mesh, reshard_after_forward=opts.reshard_after_forward,
                           mp_policy=opts.mp_policy, offload_policy=opts.offload_policy)
-        for unit in units:
+        for unit in reversed(units):  # nested units: the inner ones first, as fully_shard needs
             fully_shard(unit, **shard_args)
         fully_shard(module, **shard_args)
         # 4. a meta model: memory for this rank's shards only, then torch's and kiln's init
