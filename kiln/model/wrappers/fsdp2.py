@@ -36,7 +36,7 @@ from kiln import dist
 from kiln.errors import ConfigError
 from kiln.model.wrappers.distributed import _train_step
 from kiln.model.wrappers.fsdp2_config import parse_fsdp2_options
-from kiln.model.wrappers.fully_sharded import broadcast_from_rank0
+from kiln.model.wrappers.fully_sharded import broadcast_from_rank0, initialize_once
 from kiln.model.wrappers.utils import FSDP2_NAMES
 from kiln.registry import MODEL_WRAPPERS
 
@@ -137,11 +137,6 @@ def materialize_meta_module(module: nn.Module, device: torch.device) -> None:
                 reset()
 
 
-def _initialize(module: nn.Module) -> None:
-    if callable(getattr(module, "init_weights", None)) and not getattr(module, "is_init", False):
-        module.init_weights()
-
-
 def _activation_checkpoint(modules: Sequence[nn.Module]) -> None:
     """Recompute these modules' activations in backward (torch's composable ``checkpoint``, which
     keeps parameter names unchanged, unlike ``checkpoint_wrapper``)."""
@@ -190,7 +185,7 @@ class FullyShardWrapper(nn.Module):
         # 2. a built model: initialized whole, rank 0's weights everywhere, then sharded
         if not on_meta:
             module.to(device)
-            _initialize(module)
+            initialize_once(module)
             broadcast_from_rank0(module)
         # 3. shard: the units, then the root
         device_mesh = self._device_mesh(opts.mesh)
@@ -203,7 +198,7 @@ class FullyShardWrapper(nn.Module):
         # 4. a meta model: memory for this rank's shards only, then torch's and kiln's init
         if on_meta:
             materialize_meta_module(module, device)
-            _initialize(module)
+            initialize_once(module)
         self.module = module
         self.device_mesh = device_mesh
         self._grad_sync = True

@@ -29,7 +29,7 @@ from kiln.model.forward import check_predictions, run_forward
 from kiln.model.wrappers.distributed import _train_step
 from kiln.registry import FUNCTIONS, MODEL_WRAPPERS
 
-__all__ = ["MMFullyShardedDataParallel", "parse_dtype", "broadcast_from_rank0"]
+__all__ = ["MMFullyShardedDataParallel", "parse_dtype", "broadcast_from_rank0", "initialize_once"]
 
 
 def _enum(enum_cls: type, value: Any, key: str) -> Any:
@@ -73,6 +73,14 @@ def parse_dtype(value: Any, key: str) -> Any:
     if not isinstance(dtype, torch.dtype):
         raise ConfigError(key, f"{value!r} is not a torch dtype (e.g. 'float16', 'bfloat16', 'float32')")
     return dtype
+
+
+def initialize_once(module: nn.Module) -> None:
+    """``module.init_weights()`` unless ``is_init``; then mark it initialized, so that the Runner's
+    own init step (which would re-init and broadcast per-rank shards) skips it."""
+    if callable(getattr(module, "init_weights", None)) and not getattr(module, "is_init", False):
+        module.init_weights()
+    module.is_init = True
 
 
 def broadcast_from_rank0(module: nn.Module) -> None:
@@ -167,8 +175,7 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
             mixed_precision=_mixed_precision(mixed_precision),
             param_init_fn=_function(param_init_fn, "param_init_fn"),
         )
-        if callable(getattr(module, "init_weights", None)) and not getattr(module, "is_init", False):
-            module.init_weights()  # on full tensors: fans, init report and Pretrained need them
+        initialize_once(module)  # on full tensors: fans, the init report and Pretrained need them
         if not sync_module_states:
             broadcast_from_rank0(module)
         super().__init__(
