@@ -1,12 +1,14 @@
-"""Logging: the ``kiln`` logger and ``print_log`` (``logger``), ``MessageHub`` and ``HistoryBuffer``.
+"""Logging: the ``kiln`` logger, ``MMLogger`` and ``print_log`` (``logger``), ``MessageHub``
+(``message_hub``) and ``HistoryBuffer`` (``history_buffer``).
 
 The logger is imported eagerly (every module logs through it and it is cheap); the message hub
-loads when named.
+and history buffer load when named.
 """
 
 from kiln._lazy import attach
 from kiln.logging.logger import (
     LOGGER_NAME,
+    MMLogger,
     close_log_file,
     get_logger,
     log_file_path,
@@ -15,7 +17,9 @@ from kiln.logging.logger import (
 )
 
 _getattr, __dir__, _lazy = attach(__name__, {
-    "message_hub": ["MessageHub", "HistoryBuffer"],
+    "message_hub": ["MessageHub"],
+    "history_buffer": ["HistoryBuffer"],
 })
 __getattr__ = _getattr
-__all__ = ["LOGGER_NAME", "close_log_file", "get_logger", "log_file_path", "print_log", "set_display_name", *_lazy]
+__all__ = ["LOGGER_NAME", "MMLogger", "close_log_file", "get_logger", "log_file_path", "print_log",
+           "set_display_name", *_lazy]

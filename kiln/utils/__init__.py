@@ -4,4 +4,5 @@ from kiln._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "progressbar": ["ProgressBar"],
+    "manager": ["ManagerMixin"],
 })

@@ -20,7 +20,7 @@ def test_history_buffer_statistics_and_ring_bound():
     assert buf.mean() == pytest.approx(6.0)
     assert buf.max(3) == 8 and buf.min(3) == 6
     assert buf.statistics("mean", 5) == pytest.approx(6.0)
-    with pytest.raises(ValueError, match="not a statistic"):
+    with pytest.raises(KeyError, match="not a statistic"):
         buf.statistics("median")
 
 
@@ -80,7 +80,7 @@ def test_non_finite_non_loss_key_is_only_logged():
 
 
 def test_pending_tensors_are_bounded(monkeypatch):
-    import kiln.logging.message_hub as mh
+    import kiln.logging.history_buffer as mh
 
     monkeypatch.setattr(mh, "_MAX_PENDING", 8)
     hub = MessageHub("bounded")
@@ -118,7 +118,8 @@ def test_instances():
     assert MessageHub.get_current_instance() is a
     b = MessageHub.get_instance("run-b")
     assert MessageHub.get_current_instance() is b
-    assert MessageHub.get_instance("run-a") is a and MessageHub.get_current_instance() is a
+    # MMEngine's semantics: current = most recently CREATED; fetching an older one keeps it
+    assert MessageHub.get_instance("run-a") is a and MessageHub.get_current_instance() is b
     assert MessageHub.check_instance_created("run-b")
 
 
