@@ -3,7 +3,9 @@
 ``LocalVisBackend`` writes ``<save_dir>/scalars.json`` (one JSON object per logged step, with
 ``step``) and ``<save_dir>/config.py``; ``TensorboardVisBackend`` writes real event files through
 ``torch.utils.tensorboard`` (the ``tensorboard`` package, imported only when the first value is
-written). The Visualizer gives each backend ``save_dir = <log_dir>/vis_data``.
+written). Both also take images (``add_image``: a PNG under ``<save_dir>/vis_image``, a
+TensorBoard image). ``WandbVisBackend`` and ``MLflowVisBackend`` live in their own modules. The
+Visualizer gives each backend ``save_dir = <log_dir>/vis_data``.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pprint
 import time
 from typing import Any
 
+import numpy as np
+
 from kiln.registry import VISBACKENDS
 
-__all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend"]
+__all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend", "to_hwc_uint8"]
 
 
 def _to_number(value: Any) -> Any:
@@ -29,6 +33,31 @@ def _to_number(value: Any) -> Any:
     return value
 
 
+def to_hwc_uint8(image: Any) -> np.ndarray:
+    """An RGB(A)/gray image as an ``(H, W, C)`` uint8 array.
+
+    Takes a numpy array or tensor, ``HWC``/``HW`` or ``CHW`` (C in 1, 3, 4 and the last axis not),
+    uint8 or float in [0, 1] (floats above 1 are taken as 0..255).
+    """
+    if hasattr(image, "detach"):
+        image = image.detach().cpu().numpy()
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3:
+        raise ValueError(f"add_image: expected an (H, W[, C]) or (C, H, W) image, but got shape {array.shape}")
+    if array.shape[0] in (1, 3, 4) and array.shape[-1] not in (1, 3, 4):
+        array = array.transpose(1, 2, 0)
+    if array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"add_image: expected 1, 3 or 4 channels, but got shape {array.shape}")
+    if array.dtype != np.uint8:
+        array = array.astype(np.float64)
+        if array.size and array.max() <= 1.0:
+            array = array * 255.0
+        array = np.clip(np.rint(array), 0, 255).astype(np.uint8)
+    return array
+
+
 def config_text(config: Any) -> str:
     """A readable text of the run config (a kiln Config, a dict, or anything printable)."""
     text = getattr(config, "pretty_text", None)
@@ -37,6 +66,15 @@ def config_text(config: Any) -> str:
     if isinstance(config, dict):
         return pprint.pformat(config, sort_dicts=False)
     return str(config)
+
+
+def save_png(image: np.ndarray, path: str) -> None:
+    """Write an ``(H, W, C)`` uint8 array as a PNG (Pillow, which matplotlib brings)."""
+    try:
+        from PIL import Image
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError("saving images needs Pillow: pip install pillow (or kiln[vis])") from exc
+    Image.fromarray(image[:, :, 0] if image.shape[-1] == 1 else image).save(path)
 
 
 class BaseVisBackend:
@@ -73,6 +111,9 @@ class BaseVisBackend:
                     file_path: str | None = None, **kwargs: Any) -> None:
         pass
 
+    def add_image(self, name: str, image: Any, step: int = 0, **kwargs: Any) -> None:
+        pass
+
     def flush(self) -> None:
         pass
 
@@ -82,7 +123,8 @@ class BaseVisBackend:
 
 @VISBACKENDS.register_module()
 class LocalVisBackend(BaseVisBackend):
-    """JSON lines in ``save_dir/scalars.json`` (and ``file_path`` if given), config in ``config.py``.
+    """JSON lines in ``save_dir/scalars.json`` (and ``file_path`` if given), config in ``config.py``,
+    images as PNG files in ``save_dir/vis_image``.
 
     Lines are buffered and flushed at most once per ``FLUSH_SECONDS``, at :meth:`flush` and at
     :meth:`close`.
@@ -91,13 +133,15 @@ class LocalVisBackend(BaseVisBackend):
         save_dir: Directory of the files.
         scalar_save_file: Name of the scalars file.
         config_save_file: Name of the config file.
+        img_save_dir: Folder (under ``save_dir``) of the images.
     """
 
     FLUSH_SECONDS = 1.0
 
     def __init__(self, save_dir: str | os.PathLike | None = None, scalar_save_file: str = "scalars.json",
-                 config_save_file: str = "config.py") -> None:
+                 config_save_file: str = "config.py", img_save_dir: str = "vis_image") -> None:
         super().__init__(save_dir)
+        self._img_save_dir = img_save_dir
         self._scalar_save_file = scalar_save_file
         self._config_save_file = config_save_file
         self._files: dict[str, Any] = {}
@@ -131,6 +175,12 @@ class LocalVisBackend(BaseVisBackend):
         if now - self._last_flush >= self.FLUSH_SECONDS:
             self.flush()
             self._last_flush = now
+
+    def add_image(self, name: str, image: Any, step: int = 0, **kwargs: Any) -> None:
+        """Save ``<save_dir>/<img_save_dir>/<name>_<step>.png`` (MMEngine's layout)."""
+        folder = os.path.join(self._ensure_dir(), self._img_save_dir)
+        os.makedirs(folder, exist_ok=True)
+        save_png(to_hwc_uint8(image), os.path.join(folder, f"{name}_{step}.png"))
 
     def _open_targets(self, file_path: str | None) -> list[Any]:
         save_dir = self._ensure_dir()
@@ -188,6 +238,9 @@ class TensorboardVisBackend(BaseVisBackend):
         value = _to_number(value)
         if isinstance(value, numbers.Number):
             self.experiment.add_scalar(name, value, step)
+
+    def add_image(self, name: str, image: Any, step: int = 0, **kwargs: Any) -> None:
+        self.experiment.add_image(name, to_hwc_uint8(image), step, dataformats="HWC")
 
     def add_scalars(self, scalar_dict: dict[str, Any], step: int = 0,
                     file_path: str | None = None, **kwargs: Any) -> None:

@@ -111,8 +111,8 @@ def test_visualizer_rejects_bad_backend_and_duplicate_names(tmp_path):
     with pytest.raises(ConfigError, match="named 'LocalVisBackend'"):
         Visualizer(name="dup", save_dir=tmp_path,
                    vis_backends=[dict(type="LocalVisBackend"), dict(type="LocalVisBackend")])
-    with pytest.raises(ConfigError, match="unexpected"):
-        Visualizer(name="kw", save_dir=tmp_path, colour="red")
+    with pytest.raises(ConfigError, match="colour"):
+        VISUALIZERS.build(dict(type="Visualizer", name="kw", save_dir=tmp_path, colour="red"))
 
 
 def test_visualizer_without_scalars_writes_no_curves(tmp_path):
