@@ -127,7 +127,10 @@ class LogProcessor:
         if not key.startswith(prefix):
             return ()
         short = key[len(prefix):]
-        return (key if self.log_with_hierarchy else short), bool(self.mean_pattern.match(short))
+        # A val/test metric (val_loss included) is one value per evaluation: show that value, not a
+        # mean over the last window_size evaluations; only their timings are per-iteration.
+        smoothed = bool(self.mean_pattern.match(short)) and (prefix == "train/" or short in _TIME_KEYS)
+        return (key if self.log_with_hierarchy else short), smoothed
 
     def _collect_non_scalars(self, runner, mode: str) -> OrderedDict[str, Any]:
         prefix = f"{mode}/"

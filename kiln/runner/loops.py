@@ -16,6 +16,7 @@ import torch
 from kiln.checkpoint.rng import preserved_rng
 from kiln.dataset.dataloader import find_sampler, loader_batch_size, skip_batches
 from kiln.errors import ConfigError
+from kiln.evaluator.val_loss import EvalLosses
 from kiln.logging import print_log
 from kiln.registry import LOOPS
 from kiln.runner.loop_state import LoopState
@@ -263,15 +264,17 @@ class _EvalLoop(BaseLoop):
         if meta is not None and hasattr(evaluator, "dataset_meta"):
             evaluator.dataset_meta = meta
         self.fp16 = bool(fp16)
+        self.losses = EvalLosses(self.mode)
 
     def run(self) -> dict[str, Any]:
         runner, mode = self._runner, self.mode
         runner.call_hook(f"before_{mode}")
         runner.call_hook(f"before_{mode}_epoch")
         runner.model.eval()
+        self.losses = EvalLosses(mode)  # val_step's trailing loss element (kiln/evaluator/val_loss.py)
         for batch_idx, data_batch in enumerate(self.dataloader):
             self.run_iter(batch_idx, data_batch)
-        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+        metrics = self.losses.add_to(self.evaluator.evaluate(len(self.dataloader.dataset)))
         runner.call_hook(f"after_{mode}_epoch", metrics=metrics)
         runner.call_hook(f"after_{mode}")
         return metrics
@@ -282,6 +285,7 @@ class _EvalLoop(BaseLoop):
         runner.call_hook(f"before_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch)
         with _autocast(self.fp16):
             outputs = getattr(runner.model, f"{mode}_step")(data_batch)
+        outputs = self.losses.take(outputs)
         self.evaluator.process(data_samples=outputs, data_batch=data_batch)
         runner.call_hook(f"after_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
 
