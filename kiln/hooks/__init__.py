@@ -11,4 +11,10 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "param_scheduler_hook": ["ParamSchedulerHook"],
     "checkpoint_hook": ["CheckpointHook"],
     "ema_hook": ["EMAHook"],
+    "early_stopping_hook": ["EarlyStoppingHook"],
+    "profiler_hook": ["ProfilerHook"],
+    "empty_cache_hook": ["EmptyCacheHook"],
+    "sync_buffers_hook": ["SyncBuffersHook"],
+    "naive_visualization_hook": ["NaiveVisualizationHook"],
+    "prepare_tta_hook": ["PrepareTTAHook"],
 })

@@ -35,6 +35,26 @@ _DEFAULT_GREATER = ["acc", "top", "AR@", "auc", "precision", "mAP", "mDice", "mI
 _DEFAULT_LESS = ["loss"]
 
 
+def infer_rule(key: str, greater_keys: Sequence[str] = _DEFAULT_GREATER,
+               less_keys: Sequence[str] = _DEFAULT_LESS) -> str | None:
+    """``'greater'``/``'less'`` for a metric name, MMEngine's way (also EarlyStoppingHook's).
+
+    Exact name (case-insensitive) first, then substring; None when nothing matches.
+    """
+    lowered = key.lower()
+    greater = [k.lower() for k in greater_keys]
+    less = [k.lower() for k in less_keys]
+    if lowered in greater:
+        return "greater"
+    if lowered in less:
+        return "less"
+    if any(k in lowered for k in greater):
+        return "greater"
+    if any(k in lowered for k in less):
+        return "less"
+    return None
+
+
 def _as_list(value: Any, path: str) -> list[str]:
     if value is None:
         return []
@@ -136,21 +156,12 @@ class CheckpointHook(Hook):
             self.rules[key] = rule or self._infer_rule(key)
 
     def _infer_rule(self, key: str) -> str:
-        """MMEngine's inference: exact name (case-insensitive) first, then substring."""
-        lowered = key.lower()
-        greater = [k.lower() for k in self.greater_keys]
-        less = [k.lower() for k in self.less_keys]
-        if lowered in greater:
-            return "greater"
-        if lowered in less:
-            return "less"
-        if any(k in lowered for k in greater):
-            return "greater"
-        if any(k in lowered for k in less):
-            return "less"
-        raise ConfigError("default_hooks.checkpoint.rule",
-                          f"cannot infer whether a greater or a smaller {key!r} is better; "
-                          "set rule='greater' or rule='less'")
+        rule = infer_rule(key, self.greater_keys, self.less_keys)
+        if rule is None:
+            raise ConfigError("default_hooks.checkpoint.rule",
+                              f"cannot infer whether a greater or a smaller {key!r} is better; "
+                              "set rule='greater' or rule='less'")
+        return rule
 
     # -- stages ------------------------------------------------------------------------------
     def before_train(self, runner) -> None:

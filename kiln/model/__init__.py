@@ -25,6 +25,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
         "stack_batch", "merge_dict", "detect_anomalous_params", "convert_sync_batchnorm",
         "revert_sync_batchnorm",
     ],
+    "test_time_aug": ["BaseTTAModel"],
     "wrappers.utils": ["is_model_wrapper", "unwrap_model"],
     "wrappers.distributed": ["MMDistributedDataParallel", "MMSeparateDistributedDataParallel"],
     "wrappers.fully_sharded": ["MMFullyShardedDataParallel"],
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # static tools see the real names
     from .base_model import *  # noqa: F403
     from .base_module import *  # noqa: F403
     from .data_preprocessor import *  # noqa: F403
+    from .test_time_aug import *  # noqa: F403
     from .utils import *  # noqa: F403
     from .weight_init.compile import initialize  # noqa: F401
     from .weight_init.functions import *  # noqa: F403

@@ -17,7 +17,8 @@ def _registry(name: str, *locations: str) -> Registry:
 
 
 # Root registries. ``locations`` are the kiln modules that register the built-in entries.
-MODELS = _registry("model", "kiln.model.data_preprocessor", "kiln.model.averaged_model")
+MODELS = _registry("model", "kiln.model.data_preprocessor", "kiln.model.averaged_model",
+                   "kiln.model.test_time_aug")
 WEIGHT_INITIALIZERS = _registry("weight initializer", "kiln.model.weight_init.initializers")
 MODEL_WRAPPERS = _registry("model wrapper", "kiln.model.wrappers.distributed", "kiln.model.wrappers.utils")
 OPTIMIZERS = _registry("optimizer", "kiln.optim.optimizers")
@@ -29,6 +30,8 @@ HOOKS = _registry(
     "kiln.hooks.runtime_info_hook", "kiln.hooks.iter_timer_hook", "kiln.hooks.sampler_seed_hook",
     "kiln.hooks.logger_hook", "kiln.hooks.param_scheduler_hook", "kiln.hooks.checkpoint_hook",
     "kiln.hooks.ema_hook",
+    "kiln.hooks.early_stopping_hook", "kiln.hooks.profiler_hook", "kiln.hooks.empty_cache_hook",
+    "kiln.hooks.sync_buffers_hook", "kiln.hooks.naive_visualization_hook", "kiln.hooks.prepare_tta_hook",
 )
 LOOPS = _registry("loop", "kiln.runner.loops")
 METRICS = _registry("metric", "kiln.evaluator.dump_results")

@@ -21,8 +21,8 @@ from kiln.dist import is_main_process, master_only
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import VISBACKENDS, VISUALIZERS
-from kiln.visualization.curves import CurveRecorder, plot_curves
 from kiln.utils.manager import ManagerMixin
+from kiln.visualization.curves import CurveRecorder, plot_curves
 from kiln.visualization.vis_backend import BaseVisBackend, to_hwc_uint8
 
 __all__ = ["Visualizer"]
