@@ -16,10 +16,14 @@ from kiln.logging.logger import (
     set_display_name,
 )
 
-_getattr, __dir__, _lazy = attach(__name__, {
+_getattr, _lazy_dir, _lazy = attach(__name__, {
     "message_hub": ["MessageHub"],
     "history_buffer": ["HistoryBuffer"],
 })
 __getattr__ = _getattr
 __all__ = ["LOGGER_NAME", "MMLogger", "close_log_file", "get_logger", "log_file_path", "print_log",
            "set_display_name", *_lazy]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -40,6 +40,7 @@ class _PendingScalars:
 
     def add(self, buffer: HistoryBuffer, value: torch.Tensor, count: float, key: str, it: Any) -> None:
         self.items.append((buffer, value, count, key, it))
+        buffer._n_pending += 1
         if len(self.items) >= _MAX_PENDING:
             self.flush()
 
@@ -48,6 +49,8 @@ class _PendingScalars:
         if not self.items:
             return
         items, self.items = self.items, []
+        for buffer, *_ in items:
+            buffer._n_pending = 0
         groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
         for i, (_, value, _, _, _) in enumerate(items):
             groups.setdefault((value.device, value.dtype), []).append(i)
@@ -100,11 +103,12 @@ class HistoryBuffer:
         self._counts: deque[float] = deque(count_history, maxlen=max_length)
         self._pending: _PendingScalars | None = None
         self._own_pending: _PendingScalars | None = None
+        self._n_pending = 0  # tensors of this buffer awaiting conversion (a plain value must wait behind them)
 
     def update(self, value: float | int | torch.Tensor | np.number, count: float = 1,
                key: str = "", iteration: Any = None) -> None:
         """Append a value. A tensor is kept as is (detached) and converted later, in a batch."""
-        if type(value) is float:  # the common case (timings, lr): skip the checks below
+        if type(value) is float and not self._n_pending:  # the common case (timings, lr)
             self._values.append(value)
             self._counts.append(count)
             return
@@ -118,6 +122,8 @@ class HistoryBuffer:
                 self._pending = self._own_pending
             self._pending.add(self, value, count, key, iteration)  # shape fixed at flush time
             return
+        if self._n_pending:  # keep the order: convert the tensors logged before this value first
+            self._sync()
         self._append(float(value), count)
 
     def _append(self, value: float, count: float) -> None:

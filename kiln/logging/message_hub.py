@@ -91,7 +91,7 @@ class MessageHub(ManagerMixin):
         buffer = self._log_scalars.get(key)
         if buffer is None:
             buffer = self._adopt(key, HistoryBuffer())
-        if type(value) is float:  # timings and lr, every iteration: nothing to check or convert
+        if type(value) is float and not buffer._n_pending:  # timings and lr: nothing to convert
             buffer._values.append(value)
             buffer._counts.append(count)
         else:
