@@ -159,3 +159,27 @@ def test_get_instance_reuses_by_name_but_not_across_log_dirs(tmp_path):
     b = Visualizer.get_instance("same-second", save_dir=str(tmp_path / "b"))
     assert b is not a and b.save_dir == str(tmp_path / "b")
     assert Visualizer.get_current_instance() is b
+
+
+def test_add_image_set_image_and_add_datasample(tmp_path):
+    import numpy as np
+
+    vis = Visualizer(name="images-h2", save_dir=str(tmp_path), vis_backends=[dict(type="LocalVisBackend")])
+    assert vis.get_image() is None
+    image = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    vis.set_image(torch.from_numpy(image).permute(2, 0, 1))  # CHW in, HWC uint8 out
+    assert np.array_equal(vis.get_image(), image)
+    vis.add_image("direct", image, step=1)
+    vis.add_datasample("sample", image, step=2)
+    folder = tmp_path / "vis_data" / "vis_image"
+    assert sorted(p.name for p in folder.iterdir()) == ["direct_1.png", "sample_2.png"]
+    assert (folder / "direct_1.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_instances_follow_manager_mixin(tmp_path):
+    first = Visualizer.get_instance("mixin-h2", save_dir=str(tmp_path / "a"))
+    later = Visualizer(name="mixin-h2-later", save_dir=str(tmp_path / "b"))  # built = registered
+    assert Visualizer.get_current_instance() is later
+    assert Visualizer.get_instance("mixin-h2") is first  # fetching does not make it current
+    assert Visualizer.get_current_instance() is later
+    assert Visualizer.check_instance_created("mixin-h2") and first.instance_name == "mixin-h2"
