@@ -71,6 +71,10 @@ class ProfilerHook(Hook):
         if isinstance(on_trace_ready, dict) and on_trace_ready.get("type") not in ("log_trace", "tb_trace"):
             raise ConfigError(f"{_PATH}.on_trace_ready.type", "expected 'log_trace' or 'tb_trace', got "
                                                               f"{on_trace_ready.get('type')!r}")
+        if isinstance(on_trace_ready, dict) and on_trace_ready["type"] == "tb_trace" and json_trace_path:
+            raise ConfigError(f"{_PATH}.json_trace_path", "the 'tb_trace' handler already saves the trace "
+                                                          "(a Chrome trace file under tf_tracing_logs); drop "
+                                                          "json_trace_path or on_trace_ready")
         self.by_epoch = by_epoch
         self.profile_times = profile_times
         self.activity_with_cpu = activity_with_cpu
