@@ -70,15 +70,20 @@ class _StdoutHandler(logging.StreamHandler):
         pass
 
 
-def _rank() -> int:
+def _dist_info() -> tuple[int, int]:
+    """``(rank, world_size)`` from the process group, else from the launcher's environment."""
     try:
         import torch.distributed as dist
 
         if dist.is_available() and dist.is_initialized():
-            return dist.get_rank()
+            return dist.get_rank(), dist.get_world_size()
     except Exception:  # pragma: no cover - torch without distributed
         pass
-    return int(os.environ.get("RANK", "0"))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def _rank() -> int:
+    return _dist_info()[0]
 
 
 def _level(level: int | str) -> int:
@@ -226,7 +231,7 @@ class MMLogger(logging.Logger, ManagerMixin):
             self._attach_file(os.fspath(log_file), file_mode, distributed, file_handler_cfg)
 
     def _attach_file(self, path: str, mode: str, distributed: bool, cfg: dict | None) -> None:
-        rank, world_size = _rank(), _world_size()
+        rank, world_size = _dist_info()
         if world_size > 1 and (distributed or self.level <= logging.DEBUG):
             stem, ext = os.path.splitext(path)
             path = f"{stem}_device{int(os.environ.get('LOCAL_RANK', '0'))}_rank{rank}{ext}"
@@ -267,17 +272,6 @@ class MMLogger(logging.Logger, ManagerMixin):
         if not cls._instance_dict:
             return cls.get_instance(LOGGER_NAME, log_level=logging.NOTSET)
         return super().get_current_instance()
-
-
-def _world_size() -> int:
-    try:
-        import torch.distributed as dist
-
-        if dist.is_available() and dist.is_initialized():
-            return dist.get_world_size()
-    except Exception:  # pragma: no cover - torch without distributed
-        pass
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def print_log(msg: Any, logger: logging.Logger | str | None = None, level: int = logging.INFO) -> None:

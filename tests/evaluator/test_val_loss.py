@@ -123,3 +123,20 @@ def test_runner_test_reports_test_loss(make_runner, toy_model_cls, counting_data
     metrics = runner.test()
     expected = sum(v for v, _ in model.batch_losses) / 2
     assert metrics["test_loss"] == pytest.approx(expected) and "val_loss" not in metrics
+
+
+def test_readme_example_runs_and_stops_early(tmp_path):
+    pytest.importorskip("kiln.structures", reason="kiln.structures not in this tree yet")
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "val_loss.py"
+    spec = importlib.util.spec_from_file_location("kiln_example_val_loss", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    runner = example.main(str(tmp_path / "work"))
+    assert runner.epoch < 30 and runner.train_loop.stop_training  # EarlyStoppingHook ended it
+    lines = [json.loads(line) for line in open(f"{runner.log_dir}/vis_data/scalars.json")]
+    val = [r["val_loss"] for r in lines if "val_loss" in r]
+    assert len(val) == runner.epoch and val[-1] < val[0]
+    assert len(list((tmp_path / "work").glob("best_val_loss_epoch_*.pth"))) == 1
