@@ -13,7 +13,7 @@ from typing import Any
 
 from kiln.dist import is_main_process
 
-__all__ = ["ProgressBar", "stdout_is_terminal"]
+__all__ = ["ProgressBar", "stdout_is_terminal", "track_iter_progress", "track_progress"]
 
 
 def stdout_is_terminal() -> bool:
@@ -93,3 +93,32 @@ class ProgressBar:
         self._progress.update(self._task, completed=self._done)
         self._progress.stop()
         self._progress = self._task = None
+
+
+def track_iter_progress(tasks: Any, description: str = "Processing",
+                        enabled: bool | None = None) -> Any:
+    """Yield the items of ``tasks`` (a sized iterable, or ``(iterable, total)``) under a bar.
+
+    The bar shows only on a terminal (rank 0), as for the runner's bars; elsewhere this is a
+    plain loop.
+    """
+    if isinstance(tasks, tuple) and len(tasks) == 2 and isinstance(tasks[1], int):
+        tasks, total = tasks
+    elif hasattr(tasks, "__len__"):
+        total = len(tasks)
+    else:
+        raise TypeError('"tasks" must be a sized iterable or a tuple of (iterable, total)')
+    bar = ProgressBar(enabled)
+    bar.start(description, total)
+    try:
+        for task in tasks:
+            yield task
+            bar.advance()
+    finally:
+        bar.stop()
+
+
+def track_progress(func: Any, tasks: Any, description: str = "Processing",
+                   enabled: bool | None = None, **kwargs: Any) -> list:
+    """``[func(task, **kwargs) for task in tasks]`` under a progress bar."""
+    return [func(task, **kwargs) for task in track_iter_progress(tasks, description, enabled)]
