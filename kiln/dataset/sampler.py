@@ -35,9 +35,9 @@ def _shared_seed(seed: int | None) -> int:
     """Every rank must shuffle with the same seed: take rank 0's (a random one if None)."""
     if seed is not None:
         return int(seed)
-    from kiln.dist import broadcast_object
+    from kiln.dist import sync_random_seed
 
-    return int(broadcast_object(int(torch.randint(0, 2**31, ()).item())))
+    return sync_random_seed()
 
 
 class _ResumableSampler(Sampler[int]):
