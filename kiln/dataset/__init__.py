@@ -1,4 +1,5 @@
-"""Data: samplers, collate functions and dataloader building (MMEngine's ``mmengine.dataset``)."""
+"""Data: BaseDataset, its pipeline (Compose) and wrappers, samplers, collate functions and dataloader
+building (MMEngine's ``mmengine.dataset``)."""
 
 from kiln._lazy import attach
 
@@ -6,4 +7,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "sampler": ["DefaultSampler", "InfiniteSampler"],
     "collate": ["pseudo_collate", "default_collate"],
     "dataloader": ["build_dataloader", "worker_init_fn"],
+    "base_dataset": ["BaseDataset"],
+    "transforms": ["Compose"],
+    "dataset_wrapper": ["ConcatDataset", "RepeatDataset", "ClassBalancedDataset"],
 })

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from kiln.registry.registry import Registry
 
-__all__ = ["MODELS", "WEIGHT_INITIALIZERS", "MODEL_WRAPPERS", "OPTIMIZERS", "OPTIM_WRAPPERS", "OPTIM_WRAPPER_CONSTRUCTORS", "PARAM_SCHEDULERS", "HOOKS", "LOOPS", "METRICS", "EVALUATOR", "DATASETS", "DATA_SAMPLERS", "FUNCTIONS", "VISBACKENDS", "VISUALIZERS", "LOG_PROCESSORS", "RUNNERS"]
+__all__ = ["MODELS", "WEIGHT_INITIALIZERS", "MODEL_WRAPPERS", "OPTIMIZERS", "OPTIM_WRAPPERS", "OPTIM_WRAPPER_CONSTRUCTORS", "PARAM_SCHEDULERS", "HOOKS", "LOOPS", "METRICS", "EVALUATOR", "DATASETS", "TRANSFORMS", "DATA_SAMPLERS", "FUNCTIONS", "VISBACKENDS", "VISUALIZERS", "LOG_PROCESSORS", "RUNNERS"]
 
 
 def _registry(name: str, *locations: str) -> Registry:
@@ -36,7 +36,8 @@ HOOKS = _registry(
 LOOPS = _registry("loop", "kiln.runner.loops")
 METRICS = _registry("metric", "kiln.evaluator.dump_results")
 EVALUATOR = _registry("evaluator", "kiln.evaluator.evaluator")
-DATASETS = _registry("dataset")
+DATASETS = _registry("dataset", "kiln.dataset.base_dataset", "kiln.dataset.dataset_wrapper")
+TRANSFORMS = _registry("transform", "kiln.dataset.transforms")
 DATA_SAMPLERS = _registry("data sampler", "kiln.dataset.sampler")
 FUNCTIONS = _registry("function", "kiln.dataset.collate")
 VISBACKENDS = _registry("vis backend", "kiln.visualization.vis_backend", "kiln.visualization.wandb_backend",
