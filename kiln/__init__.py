@@ -7,8 +7,7 @@ names), as ``import mmengine`` offers ``Config``, the root registries and ``file
 from kiln import _moved
 from kiln._lazy import attach
 from kiln.registry.root import __all__ as _ROOT_REGISTRIES
-
-__version__ = "0.1.0"
+from kiln.version import __version__
 
 _moved.install()
 

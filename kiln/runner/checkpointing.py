@@ -105,7 +105,7 @@ def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: 
 
 
 def _meta(runner, extra: Mapping[str, Any] | None, by_epoch: bool) -> dict[str, Any]:
-    import kiln
+    from kiln.version import __version__
 
     epoch, it = int(runner.epoch), int(runner.iter)
     meta: dict[str, Any] = dict(extra or {})
@@ -115,7 +115,7 @@ def _meta(runner, extra: Mapping[str, Any] | None, by_epoch: bool) -> dict[str, 
         seed=getattr(runner, "seed", None),
         experiment_name=getattr(runner, "experiment_name", None),
         time=time.strftime("%Y%m%d_%H%M%S", time.localtime()),
-        kiln_version=kiln.__version__,
+        kiln_version=__version__,
         world_size=get_world_size(),
     )
     loop = _train_loop(runner)

@@ -11,6 +11,8 @@ from collections import OrderedDict
 import numpy as np
 import torch
 
+from kiln.version import __version__
+
 __all__ = ["collect_env"]
 
 
@@ -56,6 +58,6 @@ def collect_env() -> OrderedDict[str, str]:
         version = _version(dist)
         if version is not None:
             env[label] = version
-    env["kiln"] = _version("kiln") or "unknown"
+    env["kiln"] = __version__
     env["Platform"] = platform.platform()
     return env
