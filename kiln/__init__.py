@@ -7,7 +7,7 @@ names), as ``import mmengine`` offers ``Config``, the root registries and ``file
 from kiln import _moved
 from kiln._lazy import attach
 from kiln.registry.root import __all__ as _ROOT_REGISTRIES
-from kiln.version import __version__
+from kiln.version import __version__ as __version__
 
 _moved.install()
 

@@ -13,7 +13,7 @@ the package's ``attach`` map or eager imports), so a cycle cannot hide behind a 
 from __future__ import annotations
 
 import ast
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-@lru_cache(maxsize=None)
+@cache
 def modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
@@ -60,7 +60,7 @@ def layer(name: str) -> int:
     return LAYERS[top]
 
 
-@lru_cache(maxsize=None)
+@cache
 def parse(name: str) -> ast.Module:
     return ast.parse(modules()[name].read_text(), filename=str(modules()[name]))
 
@@ -77,7 +77,7 @@ def _dict_exports(package: str, node: ast.expr) -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def exports(package: str) -> dict[str, str]:
     """name → defining module for a package: its ``attach`` map(s) and eager imports."""
     tree, out, dicts = parse(package), {}, {}
@@ -173,7 +173,7 @@ def _package_aliases(importer: str, nodes: list[ast.AST]) -> dict[str, str]:
     return aliases
 
 
-@lru_cache(maxsize=None)
+@cache
 def edges(importer: str) -> dict[str, int]:
     """{imported kiln module: line} for one module.
 
