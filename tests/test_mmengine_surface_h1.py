@@ -23,7 +23,7 @@ SURFACE = {
              "barrier", "all_reduce", "all_reduce_dict", "all_gather", "gather", "broadcast",
              "broadcast_object_list", "all_gather_object", "gather_object", "collect_results",
              "is_distributed", "get_comm_device", "get_data_device", "sync_random_seed"],
-    "dataset": ["BaseDataset", "Compose", "ConcatDataset", "RepeatDataset", "ClassBalancedDataset",
+    "dataset": ["BaseDataset", "force_full_init", "Compose", "ConcatDataset", "RepeatDataset", "ClassBalancedDataset",
                 "DefaultSampler", "InfiniteSampler", "pseudo_collate", "default_collate",
                 "worker_init_fn"],
     "registry": ["TRANSFORMS", "DATASETS"],

@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "sampler": ["DefaultSampler", "InfiniteSampler"],
     "collate": ["pseudo_collate", "default_collate"],
     "dataloader": ["build_dataloader", "worker_init_fn"],
-    "base_dataset": ["BaseDataset"],
+    "base_dataset": ["BaseDataset", "force_full_init"],
     "transforms": ["Compose"],
     "dataset_wrapper": ["ConcatDataset", "RepeatDataset", "ClassBalancedDataset"],
 })

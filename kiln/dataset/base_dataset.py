@@ -20,12 +20,13 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import gc
 import logging
 import os.path as osp
 import pickle
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from torch.utils.data import Dataset
@@ -36,7 +37,25 @@ from kiln.fileio import join_path, list_from_file, load
 from kiln.logging import print_log
 from kiln.registry import DATASETS
 
-__all__ = ["BaseDataset"]
+__all__ = ["BaseDataset", "force_full_init"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def force_full_init(method: F) -> F:
+    """Decorator for dataset methods that need the annotations: runs ``full_init()`` first if
+    it has not run (with a warning: call it yourself to choose when the annotations load)."""
+
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not getattr(self, "_fully_initialized", False):
+            print_log(f"{type(self).__name__}.{method.__name__} called before full_init(): "
+                      "initialising now. Call `full_init()` yourself to control when the "
+                      "annotations load.", logger="current", level=logging.WARNING)
+            self.full_init()
+        return method(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _serialize(data: Any) -> np.ndarray:
@@ -142,13 +161,6 @@ class BaseDataset(Dataset):
             self.data_bytes, self.data_address = self._serialize_data()
         self._fully_initialized = True
 
-    def _ensure_init(self, what: str) -> None:
-        if not self._fully_initialized:
-            print_log(f"{type(self).__name__}.{what} called before full_init(): initialising now. "
-                      "Call `full_init()` yourself to control when the annotations load.",
-                      logger="current", level=logging.WARNING)
-            self.full_init()
-
     def load_data_list(self) -> list[dict]:
         """Read ``ann_file`` (``{'metainfo':..., 'data_list': [...]}``) into a list of sample dicts.
 
@@ -210,13 +222,13 @@ class BaseDataset(Dataset):
         return self.data_bytes[start:int(self.data_address[idx])]
 
     # -- access ------------------------------------------------------------------------------
+    @force_full_init
     def __len__(self) -> int:
-        self._ensure_init("__len__")
         return len(self.data_address) if self.serialize_data else len(self.data_list)
 
+    @force_full_init
     def get_data_info(self, idx: int) -> dict:
         """A fresh copy of sample ``idx``'s annotation, with ``sample_idx`` set."""
-        self._ensure_init("get_data_info")
         idx = range(len(self))[idx]  # negative indices count from the end; IndexError if outside
         if self.serialize_data:
             # our own bytes, written by _serialize_data in this process: plain pickle is safe
@@ -230,8 +242,8 @@ class BaseDataset(Dataset):
         """The pipeline applied to sample ``idx`` (None if a transform dropped it)."""
         return self.pipeline(self.get_data_info(idx))
 
+    @force_full_init
     def __getitem__(self, idx: int) -> Any:
-        self._ensure_init("__getitem__")
         if self.test_mode:
             data = self.prepare_data(idx)
             if data is None:
@@ -247,17 +259,17 @@ class BaseDataset(Dataset):
                            "dropped every sample tried. Check the data paths and the pipeline")
 
     # -- subsets -----------------------------------------------------------------------------
+    @force_full_init
     def get_subset_(self, indices: int | Sequence[int]) -> None:
         """Keep only ``indices`` (int n: the first n; -n: the last n; a list: those), in place."""
-        self._ensure_init("get_subset_")
         if self.serialize_data:
             self.data_bytes, self.data_address = self._get_serialized_subset(indices)
         else:
             self.data_list = self._get_unserialized_subset(indices)
 
+    @force_full_init
     def get_subset(self, indices: int | Sequence[int]) -> BaseDataset:
         """A copy holding only ``indices`` (see :meth:`get_subset_`); this dataset is unchanged."""
-        self._ensure_init("get_subset")
         sub = self._copy_without_annotation()
         if self.serialize_data:
             sub.data_bytes, sub.data_address = self._get_serialized_subset(indices)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import copy
-import logging
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -18,8 +17,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from kiln.dataset.base_dataset import BaseDataset
-from kiln.logging import print_log
+from kiln.dataset.base_dataset import BaseDataset, force_full_init
 from kiln.registry import DATASETS, build_from_cfg
 
 __all__ = ["ConcatDataset", "RepeatDataset", "ClassBalancedDataset"]
@@ -52,28 +50,22 @@ class _Wrapper(Dataset):
     def _init_wrapped(self) -> None:
         raise NotImplementedError
 
-    def _ensure_init(self, what: str) -> None:
-        if not self._fully_initialized:
-            print_log(f"{type(self).__name__}.{what} called before full_init(): initialising now.",
-                      logger="current", level=logging.WARNING)
-            self.full_init()
-
     def _get_ori_dataset_idx(self, idx: int) -> tuple[Any, int]:
         """(wrapped dataset, its index) for wrapper index ``idx``."""
         raise NotImplementedError
 
+    @force_full_init
     def get_data_info(self, idx: int) -> dict:
-        self._ensure_init("get_data_info")
         dataset, sample_idx = self._get_ori_dataset_idx(idx)
         return dataset.get_data_info(sample_idx)
 
+    @force_full_init
     def get_cat_ids(self, idx: int) -> list[int]:
-        self._ensure_init("get_cat_ids")
         dataset, sample_idx = self._get_ori_dataset_idx(idx)
         return dataset.get_cat_ids(sample_idx)
 
+    @force_full_init
     def __getitem__(self, idx: int) -> Any:
-        self._ensure_init("__getitem__")
         dataset, sample_idx = self._get_ori_dataset_idx(idx)
         return dataset[sample_idx]
 
@@ -155,8 +147,8 @@ class ConcatDataset(_Wrapper):
         self._check_metainfo(self._ignore_keys)
         self.cumulative_sizes = np.cumsum(sizes).tolist()
 
+    @force_full_init
     def __len__(self) -> int:
-        self._ensure_init("__len__")
         return self.cumulative_sizes[-1]
 
     def _get_ori_dataset_idx(self, idx: int) -> tuple[Any, int]:
@@ -183,8 +175,8 @@ class RepeatDataset(_Wrapper):
         self.dataset.full_init()
         self._ori_len = len(self.dataset)
 
+    @force_full_init
     def __len__(self) -> int:
-        self._ensure_init("__len__")
         return self.times * self._ori_len
 
     def _get_ori_dataset_idx(self, idx: int) -> tuple[Any, int]:
@@ -223,8 +215,8 @@ class ClassBalancedDataset(_Wrapper):
         repeat = {c: max(1.0, math.sqrt(self.oversample_thr / (k / n))) for c, k in counts.items()}
         return [max((repeat[c] for c in cats), default=1.0) for cats in cat_ids]
 
+    @force_full_init
     def __len__(self) -> int:
-        self._ensure_init("__len__")
         return len(self.repeat_indices)
 
     def _get_ori_dataset_idx(self, idx: int) -> tuple[Any, int]:
