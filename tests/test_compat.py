@@ -27,9 +27,9 @@ def test_alias_is_opt_in_and_maps_to_same_objects(tmp_path):
 
 def test_unknown_submodule_has_clear_error(tmp_path):
     code = ("import kiln.compat as c; c.enable_mmengine_alias()\n"
-            "try:\n    import mmengine.structures\nexcept ModuleNotFoundError as e:\n    print(e)\n")
+            "try:\n    import mmengine.infer\nexcept ModuleNotFoundError as e:\n    print(e)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert "kiln's mmengine alias has no 'mmengine.structures'" in run.stdout, run.stderr
+    assert "kiln's mmengine alias has no 'mmengine.infer'" in run.stdout, run.stderr
 
 
 def test_seed_weight_init_example_runs_unmodified_through_the_alias(tmp_path):
