@@ -36,8 +36,8 @@ from kiln import dist
 from kiln.errors import ConfigError
 from kiln.model.wrappers.distributed import _train_step
 from kiln.model.wrappers.fsdp2_config import parse_fsdp2_options
+from kiln.model.wrappers.fsdp2_names import FSDP2_NAMES
 from kiln.model.wrappers.fully_sharded import broadcast_from_rank0, initialize_once
-from kiln.model.wrappers.utils import FSDP2_NAMES
 from kiln.registry import MODEL_WRAPPERS
 
 __all__ = ["FullyShardWrapper", "select_modules", "materialize_meta_module", "check_buffers_recreated"]

@@ -10,12 +10,10 @@ from typing import Any
 
 from torch import nn
 
+from kiln.model.wrappers.fsdp2_names import FSDP2_NAMES
 from kiln.registry import MODEL_WRAPPERS, Registry
 
 __all__ = ["is_model_wrapper", "unwrap_model", "FSDP2_NAMES"]
-
-# The registry names of kiln's FSDP2 wrapper (known here without importing torch.distributed.fsdp).
-FSDP2_NAMES = ("FSDP2", "FullyShardWrapper")
 
 
 def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> bool:
