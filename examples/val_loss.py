@@ -12,12 +12,12 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from kiln.structures import BaseDataElement
 from torch import nn
 
 from kiln.evaluator import BaseMetric
 from kiln.model import BaseModel
 from kiln.runner import Runner
+from kiln.structures import BaseDataElement
 
 
 class Net(BaseModel):
