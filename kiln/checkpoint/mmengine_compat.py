@@ -8,6 +8,17 @@ state they are given (numpy data is decoded from raw bytes with ``numpy.frombuff
 numpy's unpickling), and :func:`convert_foreign` turns them into plain values afterwards. No
 code named by the file runs, and nothing needs mmengine to be installed.
 
+Two more names appear in files the real MMEngine 0.10.7 Runner writes (see
+``tests/data/mmengine_0.10.7_tiny.pth`` and the script that made it):
+
+- ``builtins.getattr(HistoryBuffer, 'mean')`` (and ``min``/``max``/``current``): each pickled
+  buffer carries the class-level ``statistics_methods`` table by reference. The real ``getattr``
+  would be a sandbox escape (``getattr`` chains reach ``__globals__``), so the name maps to
+  :func:`_getattr_stand_in`, which answers only those four lookups on the HistoryBuffer stand-in
+  and refuses everything else.
+- ``collections.Counter`` (MultiStepLR's ``milestones``) is on torch's own allowlist; it stays a
+  Counter, and :func:`convert_foreign` assigns into it rather than ``update`` (which would add).
+
 Example:
     >>> from kiln.checkpoint.mmengine_compat import mmengine_safe_globals, convert_foreign
     >>> import torch
@@ -77,6 +88,27 @@ class _ArrayStandIn(_Inert):
         return torch.from_numpy(np.ascontiguousarray(array).copy())
 
 
+_HISTORY_STATISTICS = frozenset({"min", "max", "current", "mean"})
+
+
+class _StatisticRef(_Inert):
+    """What ``getattr(HistoryBuffer, 'mean')`` resolves to here: the statistic's name, nothing callable."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _getattr_stand_in(obj: Any, name: Any, *default: Any) -> _StatisticRef:
+    """``getattr`` as an MMEngine pickle uses it, and no other way (a real getattr escapes the sandbox)."""
+    if obj is HistoryBufferStandIn and name in _HISTORY_STATISTICS and not default:
+        return _StatisticRef(name)
+    import pickle
+
+    raise pickle.UnpicklingError(f"refused getattr({getattr(obj, '__name__', type(obj).__name__)}, {name!r}): "
+                                 "only HistoryBuffer's statistics methods are resolved when reading an "
+                                 "MMEngine checkpoint")
+
+
 def _scalar_stand_in(dtype: _DtypeStandIn, raw: Any = None) -> Any:
     """``numpy.core.multiarray.scalar(dtype, bytes)`` → the Python number it encodes."""
     import numpy as np
@@ -91,6 +123,8 @@ def _safe_globals() -> list[tuple[Any, str]]:
         (HistoryBufferStandIn, "mmengine.logging.history_buffer.HistoryBuffer"),
         (_DtypeStandIn, "numpy.dtype"),
         (_NdarrayMarker, "numpy.ndarray"),
+        (_getattr_stand_in, "builtins.getattr"),
+        (_getattr_stand_in, "__builtin__.getattr"),
     ]
     for module in _NUMPY_MODULES:
         names += [(_ArrayStandIn, f"{module}._reconstruct"), (_scalar_stand_in, f"{module}.scalar")]
@@ -110,8 +144,9 @@ def mmengine_safe_globals() -> Iterator[None]:
 
 def convert_foreign(obj: Any) -> Any:
     """Replace the stand-ins in a loaded checkpoint by plain values (tensors, numbers, dicts)."""
-    if isinstance(obj, HistoryBufferStandIn):
-        return {key.lstrip("_"): convert_foreign(value) for key, value in vars(obj).items()}
+    if isinstance(obj, HistoryBufferStandIn):  # its statistics_methods table holds names only: dropped
+        return {key.lstrip("_"): convert_foreign(value) for key, value in vars(obj).items()
+                if key != "statistics_methods"}
     if isinstance(obj, _ArrayStandIn):
         return obj.to_plain()
     if isinstance(obj, _DtypeStandIn):
@@ -120,7 +155,8 @@ def convert_foreign(obj: Any) -> Any:
         converted = {k: convert_foreign(v) for k, v in obj.items()}
         if type(obj) is dict:
             return converted
-        obj.update(converted)  # keep OrderedDict and its _metadata
+        for key, value in converted.items():  # keep OrderedDict and its _metadata; Counter.update would add
+            obj[key] = value
         return obj
     if isinstance(obj, list):
         return [convert_foreign(v) for v in obj]

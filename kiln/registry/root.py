@@ -22,8 +22,10 @@ MODELS = _registry("model", "kiln.model.data_preprocessor", "kiln.model.averaged
 WEIGHT_INITIALIZERS = _registry("weight initializer", "kiln.model.weight_init.initializers")
 MODEL_WRAPPERS = _registry("model wrapper", "kiln.model.wrappers.distributed", "kiln.model.wrappers.utils")
 OPTIMIZERS = _registry("optimizer", "kiln.optim.optimizers")
-OPTIM_WRAPPERS = _registry("optim wrapper", "kiln.optim.optim_wrapper", "kiln.optim.amp_optim_wrapper")
-OPTIM_WRAPPER_CONSTRUCTORS = _registry("optim wrapper constructor", "kiln.optim.builder")
+OPTIM_WRAPPERS = _registry("optim wrapper", "kiln.optim.optim_wrapper", "kiln.optim.amp_optim_wrapper",
+                           "kiln.optim.optim_wrapper_dict")
+OPTIM_WRAPPER_CONSTRUCTORS = _registry("optim wrapper constructor", "kiln.optim.builder",
+                                        "kiln.optim.multi_constructor")
 PARAM_SCHEDULERS = _registry("parameter scheduler", "kiln.optim.scheduler")
 HOOKS = _registry(
     "hook",

@@ -167,5 +167,7 @@ def scale_lr(optim_wrapper: Any, auto_scale_lr: Mapping[str, Any] | None, real_b
     ratio = real_batch_size / base
     logger.info(f"LR is set based on batch size of {base} and the current batch size is "
                 f"{real_batch_size}. Scaling the original LR by {ratio}.")
-    for group in optim_wrapper.param_groups:
-        group["lr"] = group["lr"] * ratio
+    groups = optim_wrapper.param_groups  # an OptimWrapperDict gives {name: groups}
+    for group_list in groups.values() if isinstance(groups, Mapping) else [groups]:
+        for group in group_list:
+            group["lr"] = group["lr"] * ratio

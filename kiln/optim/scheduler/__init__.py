@@ -40,8 +40,11 @@ from kiln.optim.scheduler.schedules import (
     StepParamScheduler,
 )
 
+# MMEngine's name of the base class (``from mmengine.optim.scheduler import _ParamScheduler``).
+_ParamScheduler = ParamScheduler
+
 __all__ = [
-    "INF", "ParamScheduler", "build_param_schedulers",
+    "INF", "ParamScheduler", "_ParamScheduler", "build_param_schedulers",
     "ConstantLR", "LinearLR", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "PolyLR", "OneCycleLR",
     "ConstantMomentum", "LinearMomentum", "StepMomentum", "MultiStepMomentum", "ExponentialMomentum",
     "CosineAnnealingMomentum", "PolyMomentum",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kiln.errors import ConfigError
+from kiln.optim.optim_wrapper_dict import OptimWrapperDict
 from kiln.optim.scheduler.param_scheduler import ParamScheduler
 from kiln.registry import PARAM_SCHEDULERS, check_arguments
 
@@ -24,8 +25,10 @@ def build_param_schedulers(
     max_epochs: int | None = None,
     max_iters: int | None = None,
     path: str = "param_scheduler",
-) -> list[ParamScheduler]:
+) -> list[ParamScheduler] | dict[str, list[ParamScheduler]]:
     """Build one scheduler per config entry, acting on ``optim_wrapper`` (or a torch optimizer).
+
+    With an :class:`~kiln.optim.OptimWrapperDict` the result is ``{optimizer name: [...]}``.
 
     Args:
         cfg: A dict, a list of dicts, built schedulers (kept as they are), or None (no schedulers).
@@ -44,11 +47,36 @@ def build_param_schedulers(
     """
     if cfg is None:
         return []
+    if isinstance(optim_wrapper, OptimWrapperDict):
+        return _build_per_optimizer(cfg, optim_wrapper, epoch_length, max_epochs, max_iters, path)
     items = [cfg] if isinstance(cfg, (Mapping, ParamScheduler)) else cfg
     if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
         raise ConfigError(path, f"expected a dict, a list of dicts or schedulers, but got {type(cfg).__name__}")
     return [_build_one(item, optim_wrapper, epoch_length, max_epochs, max_iters, f"{path}[{i}]")
             for i, item in enumerate(items)]
+
+
+def _build_per_optimizer(cfg: Any, optim_wrappers: Any, epoch_length: int | None, max_epochs: int | None,
+                         max_iters: int | None, path: str) -> dict[str, list[ParamScheduler]]:
+    """``{optimizer name: [schedulers]}`` for an OptimWrapperDict (MMEngine's GAN layout).
+
+    ``dict(generator=[...], discriminator=[...])`` (no ``type``) gives each optimizer its own
+    list; a plain list or typed dict is built once for every optimizer.
+    """
+    per_name = isinstance(cfg, Mapping) and "type" not in cfg
+    if per_name:
+        unknown = sorted(set(cfg) - set(optim_wrappers.keys()))
+        if unknown:
+            raise ConfigError(f"{path}.{unknown[0]}", f"names no optimizer of optim_wrapper (it has: "
+                                                      f"{', '.join(optim_wrappers.keys())})")
+    out = {}
+    for name, wrapper in optim_wrappers.items():
+        if per_name and name not in cfg:
+            continue  # this optimizer keeps its lr
+        sub_cfg = cfg[name] if per_name else cfg
+        out[name] = build_param_schedulers(sub_cfg, wrapper, epoch_length, max_epochs, max_iters,
+                                           path=f"{path}.{name}" if per_name else path)
+    return out
 
 
 def _build_one(item: Any, optim_wrapper: Any, epoch_length: int | None, max_epochs: int | None,

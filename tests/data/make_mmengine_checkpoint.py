@@ -1,0 +1,76 @@
+"""Make ``mmengine_0.10.7_tiny.pth``: a checkpoint written by the REAL MMEngine 0.10.7 Runner.
+
+kiln's tests load this file (tests/checkpoint/test_mmengine_fixture.py) through ``load_from``,
+``resume`` and ``Pretrained``; they never import mmengine. Regenerate it in a separate venv::
+
+    python3 -m venv /work/venvs/mmengine
+    /work/venvs/mmengine/bin/pip install torch==2.13.0      # torch first, the CPU wheel
+    /work/venvs/mmengine/bin/pip install mmengine==0.10.7
+    /work/venvs/mmengine/bin/python tests/data/make_mmengine_checkpoint.py
+
+The run: a 4 -> 3 -> 2 MLP (a few hundred bytes of weights), 2 epochs of 4 iterations, SGD with
+momentum, a MultiStepLR scheduler, CheckpointHook every epoch, LoggerHook every iteration (so the
+message hub holds HistoryBuffers of loss/lr/time). It prints the expected values the tests assert.
+"""
+
+import os
+import os.path as osp
+import shutil
+import sys
+import tempfile
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+class TinyNet(BaseModel):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(4, 3)
+        self.fc2 = nn.Linear(3, 2)
+
+    def forward(self, x, y, mode='tensor'):
+        out = self.fc2(torch.relu(self.fc1(x)))
+        if mode == 'loss':
+            return {'loss': nn.functional.mse_loss(out, y)}
+        return out
+
+
+def collate(batch):
+    xs, ys = zip(*batch)
+    return dict(x=torch.stack(xs), y=torch.stack(ys))
+
+
+def main(out_path):
+    torch.manual_seed(0)
+    data = TensorDataset(torch.randn(16, 4), torch.randn(16, 2))
+    work_dir = tempfile.mkdtemp()
+    try:
+        runner = Runner(
+            model=TinyNet(), work_dir=work_dir,
+            train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=collate),
+            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+            param_scheduler=dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=True),
+            train_cfg=dict(by_epoch=True, max_epochs=2),
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                               logger=dict(type='LoggerHook', interval=1)),
+            randomness=dict(seed=0))
+        runner.train()
+        shutil.copy(osp.join(work_dir, 'epoch_2.pth'), out_path)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    ckpt = torch.load(out_path, weights_only=False)
+    print('size', os.path.getsize(out_path), 'bytes; keys', sorted(ckpt))
+    print('meta epoch/iter', ckpt['meta']['epoch'], ckpt['meta']['iter'])
+    print('fc2.bias', ckpt['state_dict']['fc2.bias'].tolist())
+    print('lr history', ckpt['message_hub']['log_scalars']['train/lr'].data[0].tolist())
+    print('loss history', ckpt['message_hub']['log_scalars']['train/loss'].data[0].tolist())
+    print('scheduler', ckpt['param_schedulers'])
+
+
+if __name__ == '__main__':
+    main(sys.argv[1] if len(sys.argv) > 1 else osp.join(osp.dirname(osp.abspath(__file__)),
+                                                        'mmengine_0.10.7_tiny.pth'))
