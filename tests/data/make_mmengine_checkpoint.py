@@ -10,9 +10,12 @@ kiln's tests load this file (tests/checkpoint/test_mmengine_fixture.py) through 
 
 The run: a 4 -> 3 -> 2 MLP (a few hundred bytes of weights), 2 epochs of 4 iterations, SGD with
 momentum, a MultiStepLR scheduler, CheckpointHook every epoch, LoggerHook every iteration (so the
-message hub holds HistoryBuffers of loss/lr/time). It prints the expected values the tests assert.
+message hub holds HistoryBuffers of loss/lr/time). Then MMEngine itself resumes from that file for
+a 3rd epoch; the losses of that epoch go to ``mmengine_0.10.7_tiny_resume.json``, so kiln's test can
+check that kiln resuming from MMEngine's checkpoint continues as MMEngine does.
 """
 
+import json
 import os
 import os.path as osp
 import shutil
@@ -20,6 +23,7 @@ import sys
 import tempfile
 
 import torch
+from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch import nn
@@ -44,24 +48,44 @@ def collate(batch):
     return dict(x=torch.stack(xs), y=torch.stack(ys))
 
 
-def main(out_path):
+class RecordLoss(Hook):
+    def __init__(self):
+        self.losses = []
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        self.losses.append(float(outputs['loss']))
+
+
+def make_runner(work_dir, max_epochs, **kwargs):
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(16, 4), torch.randn(16, 2))
+    return Runner(
+        model=TinyNet(), work_dir=work_dir,
+        train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=collate),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=True),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
+                           logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0), **kwargs)
+
+
+def main(out_path):
     work_dir = tempfile.mkdtemp()
     try:
-        runner = Runner(
-            model=TinyNet(), work_dir=work_dir,
-            train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=collate),
-            optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-            param_scheduler=dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=True),
-            train_cfg=dict(by_epoch=True, max_epochs=2),
-            default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
-                               logger=dict(type='LoggerHook', interval=1)),
-            randomness=dict(seed=0))
-        runner.train()
+        make_runner(work_dir, max_epochs=2).train()
         shutil.copy(osp.join(work_dir, 'epoch_2.pth'), out_path)
+        # MMEngine 0.10.7 calls torch.load without weights_only, which torch >= 2.6 defaults to
+        # True: it cannot read its own checkpoints back. This file is ours, so opt out here.
+        os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
+        recorder = RecordLoss()
+        make_runner(tempfile.mkdtemp(dir=work_dir), max_epochs=3, load_from=out_path, resume=True,
+                    custom_hooks=[recorder]).train()
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
+    with open(out_path.replace('.pth', '_resume.json'), 'w') as f:
+        json.dump({'epoch_3_losses': recorder.losses}, f, indent=1)
+    print('MMEngine resumed epoch 3 losses', recorder.losses)
     ckpt = torch.load(out_path, weights_only=False)
     print('size', os.path.getsize(out_path), 'bytes; keys', sorted(ckpt))
     print('meta epoch/iter', ckpt['meta']['epoch'], ckpt['meta']['iter'])
