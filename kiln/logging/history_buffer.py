@@ -60,7 +60,7 @@ class _PendingScalars:
             tensors = [items[i][1] for i in indices]
             floats = torch.stack([t if t.ndim == 0 else t.reshape(()) for t in tensors]).tolist()
             for i, v in zip(indices, floats):
-                values[i] = float(v)
+                values[i] = v if type(v) is int else float(v)  # integer tensors log as ints
         bad = None
         for (buffer, _, count, key, it), v in zip(items, values):
             buffer._append(v, count)
@@ -124,7 +124,9 @@ class HistoryBuffer:
             return
         if self._n_pending:  # keep the order: convert the tensors logged before this value first
             self._sync()
-        self._append(float(value), count)
+        # ints stay ints (an integer metric prints as ``n: 12``, MMEngine's way), the rest floats
+        self._append(int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                     else float(value), count)
 
     def _append(self, value: float, count: float) -> None:
         self._values.append(value)

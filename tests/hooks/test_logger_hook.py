@@ -100,9 +100,9 @@ def test_epoch_run_lines_scalars_and_curves(tmp_path, capsys):
     lines = log_lines(capsys.readouterr().out)
     train_lines = [line for line in lines if line.startswith("Epoch(train)")]
     heads = [re.match(r"Epoch\(train\) +\[\d\]\[ ?\d+/25\]", line).group(0) for line in train_lines]
-    assert heads == ["Epoch(train)  [1][10/25]", "Epoch(train)  [1][20/25]",
-                     "Epoch(train)  [2][10/25]", "Epoch(train)  [2][20/25]"]
-    assert re.fullmatch(r"Epoch\(train\)  \[1\]\[10/25\]  lr: 1\.0000e-02  eta: 0:00:00  "
+    assert heads == ["Epoch(train) [1][10/25]", "Epoch(train) [1][20/25]",
+                     "Epoch(train) [2][10/25]", "Epoch(train) [2][20/25]"]
+    assert re.fullmatch(r"Epoch\(train\) \[1\]\[10/25\]  lr: 1\.0000e-02  eta: 0:00:00  "
                         r"time: \d\.\d{4}  data_time: \d\.\d{4}  loss: 0\.2929", train_lines[0])
     assert lines.count("Exp name: toy_exp") == 2  # at each epoch end
     val = [line for line in lines if line.startswith("Epoch(val)")]
@@ -122,16 +122,16 @@ def test_epoch_run_lines_scalars_and_curves(tmp_path, capsys):
 def test_last_iterations_logged_when_not_ignored(tmp_path, capsys):
     runner = make_runner(tmp_path, max_epochs=1)
     train(runner, default_hooks(interval=10, ignore_last=False), validate=False)
-    heads = [line[:26] for line in log_lines(capsys.readouterr().out) if line.startswith("Epoch(train)")]
-    assert heads == ["Epoch(train)  [1][10/25]  ", "Epoch(train)  [1][20/25]  ",
-                     "Epoch(train)  [1][25/25]  "]
+    heads = [line[:25] for line in log_lines(capsys.readouterr().out) if line.startswith("Epoch(train)")]
+    assert heads == ["Epoch(train) [1][10/25]  ", "Epoch(train) [1][20/25]  ",
+                     "Epoch(train) [1][25/25]  "]
 
 
 def test_epoch_shorter_than_interval_is_logged(tmp_path, capsys):
     runner = make_runner(tmp_path, train_len=4, max_epochs=2)
     train(runner, default_hooks(interval=10), validate=False)
-    heads = [line[:24] for line in log_lines(capsys.readouterr().out) if line.startswith("Epoch(train)")]
-    assert heads == ["Epoch(train)  [1][4/4]  ", "Epoch(train)  [2][4/4]  "]
+    heads = [line[:23] for line in log_lines(capsys.readouterr().out) if line.startswith("Epoch(train)")]
+    assert heads == ["Epoch(train) [1][4/4]  ", "Epoch(train) [2][4/4]  "]
 
 
 def test_iteration_based_lines(tmp_path, capsys):
@@ -181,7 +181,7 @@ def test_val_iteration_lines_and_test_json(tmp_path, capsys):
                                             "Epoch(test) [20/20]   "]
     summary = out[out.rindex("Epoch(test)"):]  # non-scalar metrics are printed on their own lines
     assert summary.startswith("Epoch(test) [20/20]    acc/top1: 0.7500  cm: \ntensor([[1., 0.],")
-    assert summary.rstrip().endswith("\n  data_time: 0.0000  time: 0.0000")
+    assert re.search(r"\n  data_time: \d\.\d{4}  time: \d\.\d{4}$", summary.rstrip())  # no timing asserted
     dumped = json.loads((tmp_path / "work" / "20250101_000000" / "20250101_000000.json").read_text())
     assert dumped["acc/top1"] == 0.75 and dumped["cm"] == [[1.0, 0.0], [0.0, 1.0]]
 

@@ -40,16 +40,20 @@ def test_epoch_train_line():
     runner = make_runner()
     fill_train(runner.message_hub)
     tag, line = LogProcessor().get_log_after_iter(runner, 9, "train")
-    assert line == ("Epoch(train)  [1][ 10/938]  lr: 1.0000e-03  eta: 0:05:12  time: 0.0110  "
+    assert line == ("Epoch(train) [1][ 10/938]  lr: 1.0000e-03  eta: 0:05:12  time: 0.0110  "
                     "data_time: 0.0020  loss: 2.2889")
     assert tag["epoch"] == 1 and tag["iter"] == 10
     assert tag["loss"] == pytest.approx(2.2889, abs=1e-6) and tag["lr"] == 1e-3
 
 
+# What MMEngine 0.10.7 prints (checked by running the same job on it): one space, then "[e]"
+# right-aligned to the width of "[max_epochs]" -- so 10+ epochs give "Epoch(train)  [1]", not "[ 1]".
 @pytest.mark.parametrize("epoch, max_epochs, head", [
-    (9, 10, "Epoch(train)  [10][50/50]  lr: "),   # '[10]' right-justified to len('10') + 3
-    (0, 10, "Epoch(train)   [1][50/50]  lr: "),
-    (9, 100, "Epoch(train)   [10][50/50]  lr: "),
+    (0, 2, "Epoch(train) [1][50/50]  lr: "),
+    (9, 10, "Epoch(train) [10][50/50]  lr: "),
+    (0, 10, "Epoch(train)  [1][50/50]  lr: "),
+    (9, 100, "Epoch(train)  [10][50/50]  lr: "),
+    (0, 100, "Epoch(train)   [1][50/50]  lr: "),
 ])
 def test_epoch_field_width_follows_max_epochs(epoch, max_epochs, head):
     runner = make_runner(epoch=epoch, max_epochs=max_epochs, train_len=50)
@@ -90,12 +94,34 @@ def test_val_iteration_and_epoch_lines():
     fill_train(hub)
     fill_val(hub, 10)
     _, line = LogProcessor().get_log_after_iter(runner, 9, "val")
-    assert line == "Epoch(val)  [1][ 10/157]    eta: 0:00:01  time: 0.0050  data_time: 0.0010"
+    # as MMEngine: the val field is aligned like the train one, and the line ends in two spaces
+    assert line == "Epoch(val) [1][ 10/157]    eta: 0:00:01  time: 0.0050  data_time: 0.0010  "
     fill_val(hub, 147)
     hub.update_scalar("val/accuracy", torch.tensor(89.5))
     tag, line = LogProcessor().get_log_after_epoch(runner, 157, "val")
     assert line == "Epoch(val) [1][157/157]    accuracy: 89.5000  data_time: 0.0010  time: 0.0050"
     assert list(tag) == ["accuracy", "data_time", "time"]
+
+
+def test_val_iteration_line_of_a_ten_epoch_run_is_aligned_like_train():
+    runner = make_runner(epoch=1, max_epochs=10)
+    fill_val(runner.message_hub, 10)
+    _, line = LogProcessor().get_log_after_iter(runner, 9, "val")
+    assert line.startswith("Epoch(val)  [1][ 10/157]    eta: ")
+    _, line = LogProcessor().get_log_after_epoch(runner, 157, "val")
+    assert line.startswith("Epoch(val) [1][157/157]    data_time: ")  # the summary is not aligned
+
+
+def test_integer_metrics_print_as_integers():
+    runner = make_runner(epoch=1)
+    hub = runner.message_hub
+    fill_val(hub, 157)
+    hub.update_scalar("val/num_samples", 157)  # an int
+    hub.update_scalar("val/correct", torch.tensor(140))  # an integer tensor (converted at the log)
+    hub.update_scalar("val/accuracy", 50.0)  # a float that happens to be integral stays a float
+    tag, line = LogProcessor().get_log_after_epoch(runner, 157, "val")
+    assert "num_samples: 157  correct: 140  accuracy: 50.0000  " in line
+    assert type(tag["num_samples"]) is int and type(tag["correct"]) is int
 
 
 def test_val_epoch_line_averages_timing_over_the_epoch_only():
@@ -125,13 +151,13 @@ def test_test_lines_and_iter_based_val_lines():
         hub.update_scalar("test/time", 0.005)
     hub.update_info("eta", 61.0)
     _, line = LogProcessor().get_log_after_iter(runner, 9, "test")
-    assert line == "Epoch(test) [ 10/157]    eta: 0:01:01  time: 0.0050  data_time: 0.0010"
+    assert line == "Epoch(test) [ 10/157]    eta: 0:01:01  time: 0.0050  data_time: 0.0010  "
     hub.update_scalar("test/acc/top1", 0.75)
     _, line = LogProcessor().get_log_after_epoch(runner, 157, "test")
     assert line == "Epoch(test) [157/157]    acc/top1: 0.7500  data_time: 0.0010  time: 0.0050"
     fill_val(hub, 10)
     _, line = LogProcessor(by_epoch=False).get_log_after_iter(runner, 9, "val")
-    assert line == "Iter(val) [ 10/157]    eta: 0:00:01  time: 0.0050  data_time: 0.0010"
+    assert line == "Iter(val) [ 10/157]    eta: 0:00:01  time: 0.0050  data_time: 0.0010  "
     hub.update_scalar("val/acc", 1.0)
     _, line = LogProcessor(by_epoch=False).get_log_after_epoch(runner, 157, "val")
     assert line == "Iter(val) [157/157]    acc: 1.0000  data_time: 0.0010  time: 0.0050"
@@ -166,7 +192,7 @@ def test_several_lrs_and_hierarchy():
     hub.update_scalar("train/lr", 0.05)
     hub.update_scalar("train/loss", 1.0)
     tag, line = LogProcessor(log_with_hierarchy=True).get_log_after_iter(runner, 9, "train")
-    assert line.startswith("Epoch(train)  [1][ 10/938]  base_lr: 1.0000e-01 lr: 5.0000e-02  loss: 1.0000")
+    assert line.startswith("Epoch(train) [1][ 10/938]  base_lr: 1.0000e-01 lr: 5.0000e-02  loss: 1.0000")
     assert "train/loss" in tag and "train/base_lr" in tag
 
 
