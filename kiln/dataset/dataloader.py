@@ -3,7 +3,13 @@
 A dataloader config is MMEngine's dict: ``dataset`` (a dataset or a ``DATASETS`` config),
 ``sampler`` (a ``DATA_SAMPLERS`` config, default ``DefaultSampler(shuffle=False)``),
 ``batch_sampler``, ``collate_fn`` (a ``FUNCTIONS`` config, default ``pseudo_collate``),
-``worker_init_fn``, and any other ``DataLoader`` keyword (``batch_size``, ``num_workers``, ...).
+``worker_init_fn``, ``num_batch_per_epoch`` and any other ``DataLoader`` keyword (``batch_size``,
+``num_workers``, ...).
+
+``num_batch_per_epoch=N`` (MMEngine's quick-debug knob) keeps only the FIRST ``N * batch_size *
+world_size`` samples of the dataset, as MMEngine 0.10.7 does (observed: it slices the dataset, the
+sampler still shuffles inside the slice), so every epoch, the loops' epoch length and a resume all
+see N batches per rank.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
-from kiln.dist import get_rank
+from kiln.dist import get_rank, get_world_size
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, build_from_cfg
 
-__all__ = ["build_dataloader", "worker_init_fn", "find_sampler", "loader_batch_size", "skip_batches"]
+__all__ = ["build_dataloader", "SlicedDataset", "worker_init_fn", "find_sampler", "loader_batch_size", "skip_batches"]
 
 
 def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int, sampler: Any = None) -> None:
@@ -48,6 +54,42 @@ def _build_dataset(cfg: Any, path: str) -> Any:
     return dataset
 
 
+class SlicedDataset(torch.utils.data.Dataset):
+    """The first ``length`` samples of ``dataset``; other attributes (``metainfo``...) pass through."""
+
+    def __init__(self, dataset: Any, length: int) -> None:
+        self.dataset = dataset
+        self._length = min(length, len(dataset))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "dataset":  # not set yet (unpickling in a worker): no recursion
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, index: int) -> Any:
+        if not -self._length <= index < self._length:
+            raise IndexError(f"index {index} out of range for the first {self._length} samples")
+        return self.dataset[index % self._length]
+
+    def __len__(self) -> int:
+        return self._length
+
+
+def _num_batch_per_epoch(cfg: dict[str, Any], path: str) -> int | None:
+    value = cfg.pop("num_batch_per_epoch", None)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigError(f"{path}.num_batch_per_epoch", f"expected a positive int (batches per epoch), "
+                                                         f"but got {value!r}")
+    return value
+
+
+def _cfg_batch_size(cfg: Mapping[str, Any]) -> int:
+    batch_sampler = cfg.get("batch_sampler")
+    if isinstance(batch_sampler, Mapping) and "batch_size" in batch_sampler:
+        return int(batch_sampler["batch_size"])
+    return int(cfg.get("batch_size", 1) or 1)
+
+
 def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = None,
                      diff_rank_seed: bool = False, path: str = "dataloader") -> DataLoader:
     """Build a ``DataLoader`` from ``cfg`` (a ready ``DataLoader`` is returned as is).
@@ -66,7 +108,10 @@ def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = Non
     if "dataset" not in cfg:
         raise ConfigError(path, f"a dataloader dict needs a 'dataset' (a dataset or a dataset "
                                 f"config), but got keys {sorted(cfg)}")
+    num_batches = _num_batch_per_epoch(cfg, path)
     dataset = _build_dataset(cfg.pop("dataset"), f"{path}.dataset")
+    if num_batches is not None:
+        dataset = SlicedDataset(dataset, num_batches * _cfg_batch_size(cfg) * get_world_size())
     sampler_seed = None if seed is None else seed + (get_rank() if diff_rank_seed else 0)
 
     sampler_cfg = cfg.pop("sampler", dict(type="DefaultSampler", shuffle=False))
@@ -106,7 +151,6 @@ def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = Non
         init_fn = functools.partial(worker_init_fn, num_workers=num_workers, rank=get_rank(),
                                     seed=seed, sampler=sampler)
 
-    cfg.pop("num_batch_per_epoch", None)  # MMEngine debugging knob: not supported, ignored
     try:
         return DataLoader(dataset=dataset, sampler=None if batch_sampler is not None else sampler,
                           batch_sampler=batch_sampler, collate_fn=collate_fn,
