@@ -13,4 +13,5 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "reading": ["read_checkpoint", "find_previous_checkpoint"],
     "mmengine_compat": ["mmengine_safe_globals", "convert_foreign"],
     "rng": ["rng_state", "set_rng_state"],
+    "utils": ["get_state_dict", "weights_to_cpu", "find_latest_checkpoint", "CheckpointLoader"],
 })

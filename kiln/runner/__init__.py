@@ -26,6 +26,8 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "kiln.visualization.visualizer": ["Visualizer"],
     "kiln.checkpoint.rng": ["rng_state", "set_rng_state"],
     "_checkpoint_exports": ["save_checkpoint", "load_checkpoint"],
+    "kiln.checkpoint.utils": ["get_state_dict", "weights_to_cpu", "find_latest_checkpoint", "CheckpointLoader"],
+    "amp": ["autocast"],
 })
 
 if TYPE_CHECKING:  # static tools see the real names

@@ -384,10 +384,9 @@ class Runner:
         if self._load_from is not None:
             return self._load_from
         if self._resume:
-            path = osp.join(self._work_dir, "last_checkpoint")
-            if osp.isfile(path):
-                with open(path, encoding="utf-8") as f:
-                    return f.read().strip() or None
+            from kiln.checkpoint.utils import find_latest_checkpoint
+
+            return find_latest_checkpoint(self._work_dir)
         return None
 
     def _init_model_weights(self) -> None:
