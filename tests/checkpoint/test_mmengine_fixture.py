@@ -6,18 +6,17 @@ never import it). The file pickles HistoryBuffers (with ``getattr(HistoryBuffer,
 references), numpy arrays and scalars, and a ``collections.Counter``.
 """
 
+import importlib.util
 import json
 import os.path as osp
 
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
 
+import kiln
 from kiln.checkpoint.loading import load_checkpoint_file
-from kiln.hooks import Hook
-from kiln.model import BaseModel, BaseModule
-from kiln.runner import Runner
+from kiln.model import BaseModule
 
 DATA = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), "data")
 CKPT = osp.join(DATA, "mmengine_0.10.7_tiny.pth")
@@ -25,44 +24,20 @@ with open(osp.join(DATA, "mmengine_0.10.7_tiny_resume.json")) as _f:
     MMENGINE_EPOCH_3_LOSSES = json.load(_f)["epoch_3_losses"]
 
 
-class TinyNet(BaseModel):
-    """The script's model, written against kiln."""
-
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(4, 3)
-        self.fc2 = nn.Linear(3, 2)
-
-    def forward(self, x, y, mode="tensor"):
-        out = self.fc2(torch.relu(self.fc1(x)))
-        if mode == "loss":
-            return {"loss": nn.functional.mse_loss(out, y)}
-        return out
+def _load_script():
+    """The fixture's own script: its run, built here on kiln (it imports mmengine only when asked)."""
+    spec = importlib.util.spec_from_file_location("make_mmengine_checkpoint",
+                                                  osp.join(DATA, "make_mmengine_checkpoint.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _collate(batch):
-    xs, ys = zip(*batch)
-    return dict(x=torch.stack(xs), y=torch.stack(ys))
-
-
-class RecordLoss(Hook):
-    def __init__(self):
-        self.losses = []
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self.losses.append(float(outputs["loss"]))
+SCRIPT = _load_script()
 
 
 def _runner(tmp_path, max_epochs, **kwargs):
-    torch.manual_seed(0)  # the script's data, drawn the same way
-    data = TensorDataset(torch.randn(16, 4), torch.randn(16, 2))
-    return Runner(model=TinyNet(), work_dir=str(tmp_path),
-                  train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=_collate),
-                  optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1, momentum=0.9)),
-                  param_scheduler=dict(type="MultiStepLR", milestones=[1], gamma=0.5, by_epoch=True),
-                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-                  default_hooks=dict(logger=dict(type="LoggerHook", interval=1)),
-                  randomness=dict(seed=0), **kwargs)
+    return SCRIPT.make_runner(str(tmp_path), max_epochs, engine=kiln, **kwargs)
 
 
 @pytest.fixture
@@ -97,7 +72,7 @@ def test_load_from(tmp_path, mmengine_ckpt):
 
 
 def test_resume_continues_as_mmengine_does(tmp_path):
-    recorder = RecordLoss()
+    recorder = SCRIPT.loss_recorder(kiln)
     runner = _runner(tmp_path, max_epochs=3, load_from=CKPT, resume=True, custom_hooks=[recorder])
     runner.train()
     # epoch 3 of kiln resumed from MMEngine's file == epoch 3 of MMEngine resumed from it

@@ -15,6 +15,7 @@ a 3rd epoch; the losses of that epoch go to ``mmengine_0.10.7_tiny_resume.json``
 check that kiln resuming from MMEngine's checkpoint continues as MMEngine does.
 """
 
+import importlib
 import json
 import os
 import os.path as osp
@@ -23,24 +24,24 @@ import sys
 import tempfile
 
 import torch
-from mmengine.hooks import Hook
-from mmengine.model import BaseModel
-from mmengine.runner import Runner
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 
-class TinyNet(BaseModel):
-    def __init__(self):
-        super().__init__()
-        self.fc1 = nn.Linear(4, 3)
-        self.fc2 = nn.Linear(3, 2)
+def tiny_net(base_model):
+    class TinyNet(base_model):
+        def __init__(self):
+            super().__init__()
+            self.fc1 = nn.Linear(4, 3)
+            self.fc2 = nn.Linear(3, 2)
 
-    def forward(self, x, y, mode='tensor'):
-        out = self.fc2(torch.relu(self.fc1(x)))
-        if mode == 'loss':
-            return {'loss': nn.functional.mse_loss(out, y)}
-        return out
+        def forward(self, x, y, mode='tensor'):
+            out = self.fc2(torch.relu(self.fc1(x)))
+            if mode == 'loss':
+                return {'loss': nn.functional.mse_loss(out, y)}
+            return out
+
+    return TinyNet()
 
 
 def collate(batch):
@@ -48,19 +49,28 @@ def collate(batch):
     return dict(x=torch.stack(xs), y=torch.stack(ys))
 
 
-class RecordLoss(Hook):
-    def __init__(self):
-        self.losses = []
+def loss_recorder(engine):
+    """A hook of ``engine`` that records the training losses in ``.losses``."""
+    class RecordLoss(importlib.import_module(f'{engine.__name__}.hooks').Hook):
+        def __init__(self):
+            self.losses = []
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        self.losses.append(float(outputs['loss']))
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            self.losses.append(float(outputs['loss']))
+
+    return RecordLoss()
 
 
-def make_runner(work_dir, max_epochs, **kwargs):
+def make_runner(work_dir, max_epochs, engine=None, **kwargs):
+    """The run on ``engine`` (the ``mmengine`` or ``kiln`` package; default mmengine)."""
+    if engine is None:
+        import mmengine as engine
+    importlib.import_module(f'{engine.__name__}.model')
+    importlib.import_module(f'{engine.__name__}.runner')
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(16, 4), torch.randn(16, 2))
-    return Runner(
-        model=TinyNet(), work_dir=work_dir,
+    return engine.runner.Runner(
+        model=tiny_net(engine.model.BaseModel), work_dir=work_dir,
         train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=collate),
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
         param_scheduler=dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=True),
@@ -78,7 +88,8 @@ def main(out_path):
         # MMEngine 0.10.7 calls torch.load without weights_only, which torch >= 2.6 defaults to
         # True: it cannot read its own checkpoints back. This file is ours, so opt out here.
         os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
-        recorder = RecordLoss()
+        import mmengine
+        recorder = loss_recorder(mmengine)
         make_runner(tempfile.mkdtemp(dir=work_dir), max_epochs=3, load_from=out_path, resume=True,
                     custom_hooks=[recorder]).train()
     finally:

@@ -15,40 +15,14 @@ import os.path as osp
 import sys
 
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
-
-
-def collate(batch):
-    xs, ys = zip(*batch)
-    return dict(x=torch.stack(xs), y=torch.stack(ys))
 
 
 def build(engine, work_dir, max_epochs, **kwargs):
-    BaseModel, Runner = engine.model.BaseModel, engine.runner.Runner
+    """make_mmengine_checkpoint.py's run, on ``engine`` (the kiln or the mmengine package)."""
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+    from make_mmengine_checkpoint import make_runner
 
-    class TinyNet(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.fc1 = nn.Linear(4, 3)
-            self.fc2 = nn.Linear(3, 2)
-
-        def forward(self, x, y, mode='tensor'):
-            out = self.fc2(torch.relu(self.fc1(x)))
-            if mode == 'loss':
-                return {'loss': nn.functional.mse_loss(out, y)}
-            return out
-
-    torch.manual_seed(0)
-    data = TensorDataset(torch.randn(16, 4), torch.randn(16, 2))
-    return Runner(model=TinyNet(), work_dir=work_dir,
-                  train_dataloader=DataLoader(data, batch_size=4, shuffle=False, collate_fn=collate),
-                  optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9)),
-                  param_scheduler=dict(type='MultiStepLR', milestones=[1], gamma=0.5, by_epoch=True),
-                  train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
-                  default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1),
-                                     logger=dict(type='LoggerHook', interval=1)),
-                  randomness=dict(seed=0), **kwargs)
+    return make_runner(work_dir, max_epochs, engine=engine, **kwargs)
 
 
 def write(out_dir):
