@@ -35,9 +35,9 @@ __all__ = ["OptimWrapperDict"]
 
 
 def _separately(name: str) -> NotImplementedError:
-    return NotImplementedError(f"OptimWrapperDict.{name}() is ambiguous with several optimizers: call it on "
-                               f"one of them, e.g. optim_wrapper['generator'].{name}(...), in the model's "
-                               "train_step")
+    return NotImplementedError(f"OptimWrapperDict.{name}() is ambiguous with several optimizers: the model "
+                               f"must override train_step and call it on one of them, e.g. "
+                               f"optim_wrapper['generator'].{name}(...)")
 
 
 @OPTIM_WRAPPERS.register_module()
@@ -54,7 +54,7 @@ class OptimWrapperDict(OptimWrapper):
         **optim_wrappers: The wrappers by name, e.g. ``generator=..., discriminator=...``.
     """
 
-    def __init__(self, **optim_wrappers: OptimWrapper) -> None:  # noqa: D107 - no super().__init__: no optimizer
+    def __init__(self, **optim_wrappers: OptimWrapper) -> None:  # no super().__init__(): no optimizer of its own
         if not optim_wrappers:
             raise ConfigError("optim_wrapper", "OptimWrapperDict needs at least one named OptimWrapper, "
                                                "e.g. OptimWrapperDict(generator=..., discriminator=...)")
