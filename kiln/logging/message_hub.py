@@ -170,3 +170,19 @@ class MessageHub(ManagerMixin):
                 self._adopt(key, HistoryBuffer(**buffer))
         self._runtime_info.update(state_dict.get("runtime_info", {}))
         self._resumed_keys.update(state_dict.get("resumed_keys", {}))
+
+
+def mean_over_ranks(values: Mapping[str, float]) -> OrderedDict[str, float]:
+    """``values`` averaged across ranks (each key over the ranks that logged it); the log interval's
+    one collective, so that nothing on the per-iteration path talks to other ranks.
+
+    Every rank must call it at the same point (the LoggerHook does, at each train log line).
+    Objects, not one tensor, are gathered: a key that only some ranks log cannot hang the job.
+    """
+    from kiln.dist import all_gather_object, is_distributed
+
+    if not is_distributed():
+        return OrderedDict(values)
+    gathered = all_gather_object(dict(values))
+    return OrderedDict((key, sum(g[key] for g in gathered if key in g) / sum(key in g for g in gathered))
+                       for key in values)

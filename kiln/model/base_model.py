@@ -34,10 +34,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from kiln import dist
 from kiln.model.base_module import BaseModule
 from kiln.model.data_preprocessor import _TracksDevice
-from kiln.model.forward import check_losses, check_mode, check_predictions, run_forward
+from kiln.model.forward import check_mode, run_forward
+from kiln.model.train_step import predict_step, train_step
 from kiln.registry import MODELS, build_from_cfg
 
 __all__ = ["BaseModel"]
@@ -55,14 +55,6 @@ def _reduce_value(name: str, value: Any) -> Any:
 
 def _detach(value: Any) -> Any:
     return value.detach() if isinstance(value, torch.Tensor) else value
-
-
-def _average_across_ranks(log_vars: OrderedDict) -> OrderedDict:
-    """Average the logged values over ranks with ONE collective (for logging only)."""
-    values = list(log_vars.values())
-    device = next((v.device for v in values if isinstance(v, torch.Tensor)), torch.device("cpu"))
-    tensors = [v if isinstance(v, torch.Tensor) else torch.tensor(float(v), device=device) for v in values]
-    return OrderedDict(zip(log_vars.keys(), dist.all_reduce_mean(tensors)))
 
 
 class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
@@ -96,29 +88,18 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
     check_mode = staticmethod(check_mode)
 
     def train_step(self, data: dict | tuple | list, optim_wrapper: Any) -> OrderedDict:
-        """One optimisation step; returns ``log_vars`` (``loss`` first, detached tensors).
-
-        The forward runs inside ``optim_wrapper.optim_context(self)`` (autocast, and no gradient
-        sync on accumulation steps); backward/step/zero_grad happen in ``update_params``.
-        """
-        with optim_wrapper.optim_context(self):
-            data = self.data_preprocessor(data, True)
-            losses = check_losses(self._run_forward(data, mode="loss"), self)
-        parsed_losses, log_vars = self.parse_losses(losses)
-        optim_wrapper.update_params(parsed_losses)
-        return log_vars
+        """One optimisation step (:func:`kiln.model.train_step.train_step`); returns ``log_vars``."""
+        return train_step(self, data, optim_wrapper)
 
     def val_step(self, data: dict | tuple | list) -> Any:
         """Predictions for a validation batch (the loop provides ``no_grad``)."""
-        data = self.data_preprocessor(data, False)
-        return check_predictions(self._run_forward(data, mode="predict"), self)
+        return predict_step(self, data)
 
     def test_step(self, data: dict | tuple | list) -> Any:
         """Predictions for a test batch (the loop provides ``no_grad``)."""
-        data = self.data_preprocessor(data, False)
-        return check_predictions(self._run_forward(data, mode="predict"), self)
+        return predict_step(self, data)
 
-    def _run_forward(self, data: Any, mode: str) -> Any:
+    def _run_forward(self, data: Any, mode: str) -> Any:  # MMEngine's name, kept for its users
         return run_forward(self, data, mode)
 
     def parse_losses(self, losses: Mapping[str, Any]) -> tuple[torch.Tensor, OrderedDict]:
@@ -127,8 +108,8 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
         Each value is a tensor (averaged) or a list of tensors (sum of their means); the total is
         the sum over keys that contain ``'loss'``. ``log_vars`` starts with ``'loss'`` and holds
         DETACHED tensors: no ``.item()`` here (the logger converts them in one batch at its
-        interval). Under ``torch.distributed`` the logged values are averaged across ranks with
-        one collective; the returned loss stays local.
+        interval). Nothing is all-reduced here: the values stay this rank's, and the log
+        processor averages them across ranks once per log interval.
 
         Returns:
             ``(loss, log_vars)``.
@@ -145,8 +126,6 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
             loss = 0
         if "loss" not in losses:
             log_vars["loss"] = _detach(loss)
-        if dist.is_distributed():
-            log_vars = _average_across_ranks(log_vars)
         if not isinstance(loss, torch.Tensor):
             raise ValueError(f"{type(self).__name__}: none of the losses has 'loss' in its name "
                              f"(got keys {list(losses)}), so there is nothing to backpropagate")

@@ -29,6 +29,7 @@ import torch
 
 from kiln.errors import ConfigError
 from kiln.hooks.logger_hook import trained_epochs
+from kiln.logging.message_hub import mean_over_ranks
 from kiln.registry import LOG_PROCESSORS
 
 __all__ = ["LogProcessor"]
@@ -111,10 +112,10 @@ class LogProcessor:
             entry = names.get(key)
             if entry is None:  # prefix test, name and regex once per key, not at every log line
                 entry = names[key] = self._name_entry(key, prefix)
-            if not entry or not buffer._values:  # another mode's key, or nothing logged yet
+            if not entry or not len(buffer):  # another mode's key, or nothing logged yet
                 continue
             name, smoothed = entry
-            out[name] = buffer.mean(self.window_size) if smoothed else buffer._values[-1]
+            out[name] = buffer.mean(self.window_size) if smoothed else buffer.current()
         for cfg in custom_cfg:
             key = prefix + cfg["data_src"]
             if key not in hub.log_scalars:
@@ -125,7 +126,7 @@ class LogProcessor:
             name = cfg.get("log_name", cfg["data_src"])
             out[prefix + name if self.log_with_hierarchy else name] = \
                 hub.log_scalars[key].statistics(method, *args)
-        return out
+        return mean_over_ranks(out) if mode == "train" else out  # train iterations run in lockstep
 
     def _name_entry(self, key: str, prefix: str) -> tuple[str, bool] | tuple[()]:
         """``(name shown, smoothed?)`` for a ``{mode}/`` key; ``()`` for keys of other modes."""

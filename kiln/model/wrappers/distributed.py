@@ -15,27 +15,13 @@ from torch import nn
 from torch.nn.parallel import DataParallel, DistributedDataParallel
 
 from kiln import dist
-from kiln.model.anomaly import detect_anomalous_params
-from kiln.model.forward import check_losses, run_forward
+from kiln.model.train_step import train_step
 from kiln.registry import MODEL_WRAPPERS
 
 __all__ = ["MMDistributedDataParallel", "MMSeparateDistributedDataParallel"]
 
 MODEL_WRAPPERS.register_module(module=DistributedDataParallel)
 MODEL_WRAPPERS.register_module(module=DataParallel)
-
-
-def _train_step(wrapper: nn.Module, data: Any, optim_wrapper: Any, detect: bool) -> Any:
-    """BaseModel.train_step, with the forward run through ``wrapper`` (its hooks fire)."""
-    module = wrapper.module
-    with optim_wrapper.optim_context(wrapper):
-        data = module.data_preprocessor(data, training=True)
-        losses = check_losses(run_forward(wrapper, data, "loss"), module)
-    parsed_losses, log_vars = module.parse_losses(losses)
-    if detect:  # walks the graph structure only; before backward for clarity
-        detect_anomalous_params(parsed_losses, model=wrapper)
-    optim_wrapper.update_params(parsed_losses)
-    return log_vars
 
 
 @MODEL_WRAPPERS.register_module()
@@ -56,7 +42,8 @@ class MMDistributedDataParallel(DistributedDataParallel):
 
     def train_step(self, data: Any, optim_wrapper: Any) -> Any:
         """Like :meth:`BaseModel.train_step`; gradients are all-reduced during backward."""
-        return _train_step(self, data, optim_wrapper, self.detect_anomalous_params)
+        return train_step(self.module, data, optim_wrapper, wrapper=self,
+                          detect_anomalous_params=self.detect_anomalous_params)
 
     def val_step(self, data: Any) -> Any:
         """The module's ``val_step`` (no gradient sync needed)."""
@@ -65,9 +52,6 @@ class MMDistributedDataParallel(DistributedDataParallel):
     def test_step(self, data: Any) -> Any:
         """The module's ``test_step`` (no gradient sync needed)."""
         return self.module.test_step(data)
-
-    def _run_forward(self, data: Any, mode: str) -> Any:
-        return run_forward(self, data, mode)
 
 
 @MODEL_WRAPPERS.register_module()

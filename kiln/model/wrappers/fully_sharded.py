@@ -25,8 +25,7 @@ from torch.distributed.fsdp import (
 from torch.distributed.fsdp import wrap as fsdp_wrap
 
 from kiln.errors import ConfigError
-from kiln.model.forward import check_predictions, run_forward
-from kiln.model.wrappers.distributed import _train_step
+from kiln.model.train_step import predict_step, train_step
 from kiln.registry import FUNCTIONS, MODEL_WRAPPERS
 
 __all__ = ["MMFullyShardedDataParallel", "parse_dtype", "broadcast_from_rank0", "initialize_once"]
@@ -191,11 +190,11 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
 
     def train_step(self, data: Any, optim_wrapper: Any) -> Any:
         """Like :meth:`BaseModel.train_step`, through the FSDP root's forward."""
-        return _train_step(self, data, optim_wrapper, detect=False)
+        return train_step(self.module, data, optim_wrapper, wrapper=self)
 
     def val_step(self, data: Any) -> Any:
         """Predictions, through the FSDP root (it gathers the sharded parameters)."""
-        return check_predictions(run_forward(self, self.module.data_preprocessor(data, False), "predict"), self.module)
+        return predict_step(self.module, data, wrapper=self)
 
     def test_step(self, data: Any) -> Any:
         """Same as :meth:`val_step`."""
