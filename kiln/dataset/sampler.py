@@ -2,13 +2,13 @@
 mid-epoch by skipping INDICES, so the data of already-seen batches is never loaded.
 
 MMEngine replays the data loader from batch 0 on resume (loading every skipped batch). Here the
-sampler is told the position to start from (``load_state_dict`` or ``skip``); the DataLoader, its
+train loop tells the sampler the position to start from (``skip``), once; the DataLoader, its
 workers included, then only ever sees the remaining indices. Distributed runs shard the padded
 index list ``rank::world_size`` (what ``BaseMetric`` expects when it interleaves results back).
 
 Example:
     >>> s = DefaultSampler(range(10), shuffle=False)
-    >>> s.load_state_dict(dict(epoch=0, seed=0, position=4))
+    >>> s.skip(4)
     >>> list(s)
     [4, 5, 6, 7, 8, 9]
     >>> list(s)  # the skip applies once: the next epoch starts from the beginning
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Sized
+from collections.abc import Iterator, Sized
 from typing import Any
 
 import torch
@@ -41,11 +41,11 @@ def _shared_seed(seed: int | None) -> int:
 
 
 class _ResumableSampler(Sampler[int]):
-    """Shared bookkeeping: epoch, seed, a one-shot start position, and a progress source.
+    """Shared bookkeeping: seed, epoch, and a one-shot start offset.
 
-    ``position`` is counted in samples of THIS rank's shard. The train loop attaches a progress
-    source (``attach_progress``) that reports how many of the current epoch's samples the model
-    has actually consumed; DataLoader workers prefetch ahead, so the sampler itself cannot know.
+    The train loop owns progress (``kiln.runner.loop_state``): it calls ``set_epoch`` when a pass
+    starts and, on a resumed pass only, ``skip`` with the samples of this rank's shard already
+    consumed. The sampler never reports progress back.
     """
 
     def __init__(self, dataset: Sized, shuffle: bool = True, seed: int | None = None) -> None:
@@ -56,9 +56,7 @@ class _ResumableSampler(Sampler[int]):
         self.world_size = get_world_size()
         self.epoch = 0
         self._start = 0
-        self._progress: Callable[[], int] | None = None
 
-    # -- the order --------------------------------------------------------------------------
     def _permutation(self, epoch: int) -> list[int]:
         n = len(self.dataset)
         if not self.shuffle:
@@ -67,9 +65,8 @@ class _ResumableSampler(Sampler[int]):
         generator.manual_seed(self.seed + epoch)  # depends only on (seed, epoch)
         return torch.randperm(n, generator=generator).tolist()
 
-    # -- resume -----------------------------------------------------------------------------
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose order the next ``__iter__`` yields (DistSamplerSeedHook)."""
+        """Select the epoch whose order the next ``__iter__`` yields (the train loop calls it)."""
         self.epoch = int(epoch)
 
     def skip(self, position: int) -> None:
@@ -78,21 +75,13 @@ class _ResumableSampler(Sampler[int]):
             raise ValueError(f"position must be >= 0, but got {position}")
         self._start = int(position)
 
-    def attach_progress(self, source: Callable[[], int] | None) -> None:
-        """Let ``state_dict`` report the samples consumed so far in this epoch."""
-        self._progress = source
-
     def state_dict(self) -> dict[str, Any]:
-        position = self._progress() if self._progress is not None else self._start
-        return {"epoch": self.epoch, "seed": self.seed, "shuffle": self.shuffle,
-                "world_size": self.world_size, "position": int(position)}
+        """The seed (rank 0's random one when None was given): the order of every epoch follows."""
+        return {"seed": self.seed, "shuffle": self.shuffle}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore epoch/seed and start the next pass at ``position`` (indices before it are skipped)."""
-        self.epoch = int(state.get("epoch", self.epoch))
         if state.get("seed") is not None:
             self.seed = int(state["seed"])
-        self.skip(int(state.get("position", 0)))
 
     def _take_start(self) -> int:
         start, self._start = self._start, 0

@@ -1,5 +1,10 @@
-"""``DistSamplerSeedHook``: tell the train sampler which epoch starts, so each epoch (and each
-rank) gets its own, reproducible shuffle order."""
+"""``DistSamplerSeedHook``: MMEngine's default hook that sets the sampler's epoch, kept by name.
+
+In kiln the train loop owns progress and calls ``sampler.set_epoch`` itself when a pass starts
+(``kiln.runner.loops``), so each epoch gets its own reproducible order with or without this hook.
+The hook stays registered so configs naming it (``default_hooks.sampler_seed``) build; it acts at
+no stage, so the hook dispatch never calls it.
+"""
 
 from __future__ import annotations
 
@@ -11,18 +16,6 @@ __all__ = ["DistSamplerSeedHook"]
 
 @HOOKS.register_module()
 class DistSamplerSeedHook(Hook):
-    """Call ``set_epoch(runner.epoch)`` on the train loader's sampler before each epoch.
-
-    Works with ``loader.sampler`` or, for a custom batch sampler, ``loader.batch_sampler.sampler``;
-    samplers without ``set_epoch`` (torch's ``RandomSampler``) are left alone.
-    """
+    """No-op kept for MMEngine configs: the train loop sets the sampler's epoch."""
 
     priority = "NORMAL"
-
-    def before_train_epoch(self, runner) -> None:
-        loader = runner.train_loop.dataloader
-        for sampler in (getattr(loader, "sampler", None),
-                        getattr(getattr(loader, "batch_sampler", None), "sampler", None)):
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(runner.epoch)
-                return

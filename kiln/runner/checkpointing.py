@@ -34,7 +34,7 @@ from kiln.errors import CheckpointError
 from kiln.logging import print_log
 from kiln.model.wrappers.utils import unwrap_model
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint"]
+__all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint", "resume_position"]
 
 # Scheduler state entries that record progress; every other entry is configuration.
 _SCHEDULER_PROGRESS_KEYS = frozenset({
@@ -97,6 +97,7 @@ def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: 
     loop = _train_loop(runner)
     if loop is not None:
         checkpoint["loop_state"] = loop.state.state_dict()
+        checkpoint["loop_state"]["global_batch"] = _global_batch(loop, get_world_size())
         sampler = getattr(loop, "sampler", None)
         if hasattr(sampler, "state_dict"):
             checkpoint["sampler"] = dict(sampler.state_dict())
@@ -213,35 +214,50 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
     return checkpoint
 
 
+def _global_batch(loop, world_size: int) -> int:
+    return int(getattr(loop, "batch_size", 1)) * world_size
+
+
 def _restore_loop(runner, loop, checkpoint: Mapping[str, Any]) -> None:
+    meta = checkpoint.get("meta", {})
+    loop.state.load_state_dict(resume_position(loop, checkpoint))
+    sampler = getattr(loop, "sampler", None)
+    if checkpoint.get("sampler") is not None and hasattr(sampler, "load_state_dict"):
+        sampler.load_state_dict(checkpoint["sampler"])  # the shuffle seed (a random one is rank 0's)
+    key = "max_iters" if type(loop).__name__ == "IterBasedTrainLoop" else "max_epochs"
+    old, new = meta.get(key), getattr(loop, key, None)
+    if old is not None and new is not None and int(old) != int(new):
+        print_log(f"train_cfg.{key} changed from {old} (checkpoint) to {new} (config): training "
+                  f"continues until {key} = {new}.", logger="current")
+
+
+def resume_position(loop, checkpoint: Mapping[str, Any]) -> dict[str, int]:
+    """The loop state a resumed run starts from, re-split for this run's world size and batch.
+
+    The position within the pass is kept in SAMPLES seen by all ranks together: saved by 2 ranks
+    after 10 batches of 8 each, it is sample 160, i.e. batch 10 for 1 rank with batch 16 (or
+    batch 20 with batch 8). Samplers shard ``rank::world_size``, so the first N samples of a pass
+    are the same indices for any world size, and the loop only has to skip that many.
+    """
     meta = checkpoint.get("meta", {})
     state = checkpoint.get("loop_state")
     if state is None:  # an MMEngine checkpoint: counters only, from meta
         epoch, it = int(meta.get("epoch", 0)), int(meta.get("iter", 0))
         batch = 0
         if type(loop).__name__ == "IterBasedTrainLoop":
-            length = max(len(loop.dataloader), 1)
-            epoch, batch = divmod(it, length)
+            epoch, batch = divmod(it, max(len(loop.dataloader), 1))
         state = {"epoch": epoch, "iter": it, "batch_idx_in_epoch": batch}
     state = dict(state)
-    old_ws, new_ws = int(meta.get("world_size", 1)), get_world_size()
-    if old_ws != new_ws:  # the same number of samples seen overall, re-split over the ranks
-        state["batch_idx_in_epoch"] = int(state.get("batch_idx_in_epoch", 0)) * old_ws // new_ws
-    loop.state.load_state_dict(state)
-    sampler = getattr(loop, "sampler", None)
-    sampler_state = checkpoint.get("sampler")
-    if sampler_state is not None and hasattr(sampler, "load_state_dict"):
-        sampler_state = dict(sampler_state)
-        saved_ws = int(sampler_state.get("world_size", old_ws))
-        if saved_ws != new_ws and "position" in sampler_state:
-            sampler_state["position"] = int(sampler_state["position"]) * saved_ws // new_ws
-            sampler_state["world_size"] = new_ws
-        sampler.load_state_dict(sampler_state)
-    key = "max_iters" if type(loop).__name__ == "IterBasedTrainLoop" else "max_epochs"
-    old, new = meta.get(key), getattr(loop, key, None)
-    if old is not None and new is not None and int(old) != int(new):
-        print_log(f"train_cfg.{key} changed from {old} (checkpoint) to {new} (config): training "
-                  f"continues until {key} = {new}.", logger="current")
+    saved_ws, world_size = int(meta.get("world_size", 1)), get_world_size()
+    saved_batch = int(state.pop("global_batch", _global_batch(loop, saved_ws)))  # older files: same per-rank batch
+    batch = _global_batch(loop, world_size)
+    seen = int(state.get("batch_idx_in_epoch", 0)) * saved_batch
+    state["batch_idx_in_epoch"], extra = divmod(seen, batch)
+    if extra:
+        print_log(f"The checkpoint's position in the pass (sample {seen}) is not a multiple of this run's "
+                  f"global batch ({batch}): the pass resumes at sample {seen - extra}, seeing {extra} "
+                  "samples again.", logger="current", level=_WARNING)
+    return state
 
 
 def _check_seed(runner, meta: Mapping[str, Any]) -> None:

@@ -76,10 +76,8 @@ class _TrainLoop(BaseLoop):
         self.val_begin = int(val_begin)
         self.val_interval = _positive_int(val_interval, f"{path}.val_interval")
         self._milestones, self._intervals = _interval_schedule(self.val_interval, dynamic_intervals, path)
-        self._batch_size = loader_batch_size(self.dataloader)
+        self.batch_size = loader_batch_size(self.dataloader)  # per rank
         self.sampler = find_sampler(self.dataloader)
-        if hasattr(self.sampler, "attach_progress"):
-            self.sampler.attach_progress(self.samples_consumed)
         meta = _dataset_meta(self.dataloader)
         visualizer = getattr(runner, "visualizer", None)
         if visualizer is not None and hasattr(visualizer, "dataset_meta"):
@@ -102,13 +100,13 @@ class _TrainLoop(BaseLoop):
     def max_iters(self) -> int:
         return self._max_iters
 
-    def samples_consumed(self) -> int:
-        """Samples of this epoch the model has consumed (this rank), counting a finished iteration."""
-        return self.state.state_dict()["batch_idx_in_epoch"] * self._batch_size
-
     # -- shared steps ------------------------------------------------------------------------
     def _start_pass(self) -> Iterator[Any]:
-        """An iterator over the current pass, skipping the batches a resumed run has seen."""
+        """An iterator over the current pass, skipping the batches a resumed run has seen.
+
+        The one place the sampler learns the epoch (its shuffle order) and, on a resumed pass,
+        where to start: the loop state owns progress, the sampler only follows.
+        """
         if hasattr(self.sampler, "set_epoch"):
             self.sampler.set_epoch(self.state.epoch)
         seen = self.state.batch_idx_in_epoch

@@ -120,3 +120,28 @@ def test_stop_training_ends_the_loop(make_runner):
     runner = make_runner(train_cfg=dict(by_epoch=True, max_epochs=5), custom_hooks=[Stop()])
     runner.train()
     assert runner.iter == 3 and runner.epoch == 1
+
+
+def test_samplers_without_set_epoch_are_left_alone(make_runner, counting_dataset_cls):
+    """A plain torch sampler has no epochs: the loop iterates it as is, every epoch, untouched."""
+    import torch
+
+    class PlainSampler(torch.utils.data.Sampler):
+        def __init__(self, n):
+            self.n, self.iterations = n, 0
+
+        def __iter__(self):
+            self.iterations += 1
+            return iter(range(self.n))
+
+        def __len__(self):
+            return self.n
+
+    dataset = counting_dataset_cls()
+    sampler = PlainSampler(len(dataset))
+    runner = make_runner(train_dataloader=DataLoader(dataset, batch_size=4, sampler=sampler),
+                         train_cfg=dict(by_epoch=True, max_epochs=3), val_cfg=None,
+                         val_dataloader=None, val_evaluator=None)
+    runner.train()
+    assert sampler.iterations == 3 and runner.iter == 3 * len(runner.train_dataloader)
+    assert set(vars(sampler)) == {"n", "iterations"}  # no epoch/offset attributes were set on it

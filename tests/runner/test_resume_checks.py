@@ -61,7 +61,7 @@ def test_checkpoint_holds_every_part_and_loads_weights_only(tmp_path):
     meta = ckpt["meta"]
     assert (meta["epoch"], meta["iter"], meta["seed"]) == (1, 4, 3)
     assert {"experiment_name", "time", "kiln_version", "world_size"} <= set(meta)
-    assert ckpt["loop_state"] == {"epoch": 1, "iter": 4, "batch_idx_in_epoch": 0}
+    assert ckpt["loop_state"] == {"epoch": 1, "iter": 4, "batch_idx_in_epoch": 0, "global_batch": 5}
     assert sorted(ckpt["state_dict"]) == ["fc1.bias", "fc1.weight", "fc2.bias", "fc2.weight"]
     assert all(v.device.type == "cpu" for v in ckpt["state_dict"].values())
     assert ckpt["message_hub"]["log_scalars"]["train/loss"]["log_history"]
@@ -78,8 +78,8 @@ def test_mid_epoch_resume_skips_seen_batches_without_loading_them(tmp_path):
     runner.train()
     assert runner.iter == 4
     assert len(data.loaded) == 10, "only the 2 remaining batches of 5 samples are loaded"
-    first_run_order = torch.load(tmp_path / "iter_2.pth", weights_only=True)["sampler"]
-    assert first_run_order["position"] == 10
+    saved = torch.load(tmp_path / "iter_2.pth", weights_only=True)
+    assert saved["loop_state"]["batch_idx_in_epoch"] * saved["loop_state"]["global_batch"] == 10
 
 
 def test_changed_schedule_and_max_epochs_apply_and_are_reported(tmp_path, capsys):

@@ -124,16 +124,38 @@ def test_creating_the_resumed_iterator_draws_no_random_numbers(make_runner, tmp_
     del iterator
 
 
-def test_sampler_state_dict_tracks_consumed_batches(make_runner, tmp_path):
+def test_checkpoint_position_counts_consumed_batches(make_runner, tmp_path):
+    from kiln.runner.checkpointing import build_checkpoint
+
     seen = []
 
     class Probe(Hook):
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-            seen.append(runner.train_loop.sampler.state_dict()["position"])
+            state = build_checkpoint(runner)["loop_state"]
+            seen.append((state["batch_idx_in_epoch"], state["global_batch"]))
 
     runner = make_runner(train_dataloader=dict(dataset=FileLoggedDataset(tmp_path / "p.log"), batch_size=4,
                                                sampler=dict(type="DefaultSampler", shuffle=True),
                                                collate_fn=dict(type="default_collate")),
                          custom_hooks=[Probe()], train_cfg=dict(by_epoch=True, max_epochs=1))
     runner.train()
-    assert seen == [4, 8, 12, 16, 20, 24]  # samples consumed, counting the iteration just done
+    assert seen == [(i, 4) for i in range(1, 7)]  # batches consumed, counting the iteration just done
+
+
+@pytest.mark.parametrize("saved_ws,saved_batch,world_size,batch,expected", [
+    (2, 8, 1, 16, 10),  # same global batch (16): the same batch index
+    (2, 8, 1, 8, 20),   # half the global batch: twice the batches
+    (1, 8, 2, 8, 5),    # twice the global batch: half
+])
+def test_resume_position_counts_samples_across_world_sizes(monkeypatch, saved_ws, saved_batch, world_size,
+                                                           batch, expected):
+    from types import SimpleNamespace
+
+    from kiln.runner import checkpointing
+
+    monkeypatch.setattr(checkpointing, "get_world_size", lambda: world_size)
+    checkpoint = {"meta": {"world_size": saved_ws},
+                  "loop_state": {"epoch": 1, "iter": 15, "batch_idx_in_epoch": 10,
+                                 "global_batch": saved_batch * saved_ws}}
+    state = checkpointing.resume_position(SimpleNamespace(batch_size=batch), checkpoint)
+    assert state == {"epoch": 1, "iter": 15, "batch_idx_in_epoch": expected}
