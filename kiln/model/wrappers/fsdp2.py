@@ -34,7 +34,7 @@ from torch.distributed.tensor import DTensor
 
 from kiln import dist
 from kiln.errors import ConfigError
-from kiln.model.wrappers.distributed import _train_step
+from kiln.model.train_step import train_step
 from kiln.model.wrappers.fsdp2_config import parse_fsdp2_options
 from kiln.model.wrappers.fsdp2_names import FSDP2_NAMES
 from kiln.model.wrappers.fully_sharded import broadcast_from_rank0, initialize_once
@@ -244,7 +244,7 @@ class FullyShardWrapper(nn.Module):
         sync = bool(should_sync()) if callable(should_sync) else True
         if sync != self._grad_sync:
             self.set_requires_gradient_sync(sync)
-        return _train_step(self, data, optim_wrapper, detect=False)
+        return train_step(self.module, data, optim_wrapper, wrapper=self)
 
     def val_step(self, data: Any) -> Any:
         """The module's ``val_step`` (FSDP2's hooks are on the module itself: it gathers)."""
