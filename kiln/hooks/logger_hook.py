@@ -107,6 +107,8 @@ class LoggerHook(Hook):
         self.progress = ProgressBar(progress_bar)
         self.json_log_path: str | None = None
         self._epoch_len: int | None = None
+        self._train_by_epoch = True  # decided in before_train, with the progress bar
+        self._bar = progress_bar is not False
 
     # -- run ---------------------------------------------------------------------------------
     def before_run(self, runner) -> None:
@@ -137,12 +139,17 @@ class LoggerHook(Hook):
         if self._by_epoch(runner):
             self.progress.start(f"Epoch {runner.epoch + 1}/{runner.max_epochs}", total=self._epoch_len)
 
+    def before_train(self, runner) -> None:
+        self._train_by_epoch = self._by_epoch(runner)
+        self._bar = self.progress.wanted()  # isatty once per run, never per iteration
+
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
-        by_epoch = self._by_epoch(runner)
-        if not by_epoch and not self.progress.active:  # iteration-based: one bar for the run
-            self.progress.start("Train", total=runner.max_iters, completed=runner.iter)
-        self.progress.advance()
+        by_epoch = self._train_by_epoch
+        if self._bar:
+            if not by_epoch and not self.progress.active:  # iteration-based: one bar for the run
+                self.progress.start("Train", total=runner.max_iters, completed=runner.iter)
+            self.progress.advance()
         epoch_len = self._epoch_len if self._epoch_len is not None else len(runner.train_dataloader)
         end_of_epoch = by_epoch and batch_idx + 1 == epoch_len
         done = runner.iter + 1  # iterations finished, this one included

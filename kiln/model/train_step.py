@@ -32,7 +32,7 @@ from torch import nn
 
 from kiln.model.forward import check_losses, check_predictions, run_forward
 
-__all__ = ["train_step", "predict_step"]
+__all__ = ["train_step", "predict_step", "compile_steps"]
 
 
 def train_step(model: nn.Module, data: Any, optim_wrapper: Any, wrapper: nn.Module | None = None,
@@ -64,3 +64,23 @@ def predict_step(model: nn.Module, data: Any, wrapper: nn.Module | None = None) 
     """Predictions for a val/test batch (the loop provides ``no_grad``), forward through ``wrapper``."""
     data = model.data_preprocessor(data, False)
     return check_predictions(run_forward(model if wrapper is None else wrapper, data, "predict"), model)
+
+
+def compile_steps(model: nn.Module, options: bool | dict) -> None:
+    """``torch.compile`` the model's train, val AND test steps (MMEngine compiles train only).
+
+    The steps return detached values and every hook (logging included) runs outside them, so
+    nothing of the logging path is traced. Compiled once per model object.
+
+    Args:
+        model: The (maybe wrapped) model whose ``*_step`` methods are replaced.
+        options: True, or ``torch.compile`` keyword arguments (``dict(backend='aot_eager')``).
+    """
+    import torch
+
+    if getattr(model, "_kiln_compiled", False):
+        return
+    kwargs = {} if options is True else dict(options)
+    for name in ("train_step", "val_step", "test_step"):
+        setattr(model, name, torch.compile(getattr(model, name), **kwargs))
+    model._kiln_compiled = True

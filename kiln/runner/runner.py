@@ -359,6 +359,7 @@ class Runner:
                                f"{mode}_evaluator when the runner is built")
         self.call_hook("before_run")
         self.load_or_resume()
+        self._maybe_compile()
         metrics = loop.run()
         self.call_hook("after_run")
         return metrics
@@ -426,9 +427,9 @@ class Runner:
         compile_cfg = self.cfg.get("compile")
         if not compile_cfg:
             return
-        kwargs = {} if compile_cfg is True else dict(compile_cfg)
-        model = self.model
-        model.train_step = torch.compile(model.train_step, **kwargs)
+        from kiln.model.train_step import compile_steps
+
+        compile_steps(self.model, compile_cfg)
 
     # -- checkpoints (delegated) ---------------------------------------------------------------------
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: Any = None,

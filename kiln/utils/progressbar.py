@@ -45,7 +45,8 @@ class ProgressBar:
     def active(self) -> bool:
         return self._progress is not None
 
-    def _wanted(self) -> bool:
+    def wanted(self) -> bool:
+        """Whether ``start`` shows a bar (rank 0, and a terminal unless forced)."""
         if not is_main_process():
             return False
         return stdout_is_terminal() if self.enabled is None else bool(self.enabled)
@@ -53,7 +54,7 @@ class ProgressBar:
     def start(self, description: str, total: int | None, completed: int = 0) -> None:
         """Open a bar (closing any previous one); a no-op when no terminal is attached."""
         self.stop()
-        if not self._wanted():
+        if not self.wanted():
             return
         from rich.console import Console
         from rich.progress import (
