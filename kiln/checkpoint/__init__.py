@@ -14,4 +14,6 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "mmengine_compat": ["mmengine_safe_globals", "convert_foreign"],
     "rng": ["rng_state", "set_rng_state"],
     "utils": ["get_state_dict", "weights_to_cpu", "find_latest_checkpoint", "CheckpointLoader"],
+    "dcp": ["save_dcp", "load_dcp_model", "is_dcp_checkpoint"],
+    "consolidate": ["consolidate"],
 })

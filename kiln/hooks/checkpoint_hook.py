@@ -21,6 +21,8 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from kiln.checkpoint.async_save import PendingSaves
+from kiln.checkpoint.model_state import default_save_format
 from kiln.dist import is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
@@ -88,7 +90,12 @@ class CheckpointHook(Hook):
         published_keys: After training, publish the last/best checkpoint with only these keys
             (e.g. ``['meta', 'state_dict']``) as ``<name>-<sha256[:8]>.pth``.
         save_begin: First epoch/iteration at which periodic saving may happen.
-        save_format: ``'pth'``, or ``'safetensors'`` for the published/best weights-only files.
+        save_format: ``'pth'``; ``'safetensors'`` for the published/best weights-only files;
+            ``'dcp'``: every checkpoint is a sharded directory (``iter_10/``) that every rank
+            writes and any world size resumes (:mod:`kiln.checkpoint.dcp`). Default (None):
+            ``'dcp'`` for an FSDP2 model, else ``'pth'``.
+        async_save: Stage each save to the CPU and write it in the background; the next save
+            and the end of training wait for it (:mod:`kiln.checkpoint.async_save`).
         file_client_args / backend_args: Accepted for MMEngine configs; only local files are supported.
     """
 
@@ -102,14 +109,16 @@ class CheckpointHook(Hook):
                  less_keys: str | Sequence[str] | None = None, file_client_args: dict | None = None,
                  filename_tmpl: str | None = None, backend_args: dict | None = None,
                  published_keys: str | list[str] | None = None, save_begin: int = 0,
-                 save_format: str = "pth", **kwargs: Any) -> None:
+                 save_format: str | None = None, async_save: bool = False, **kwargs: Any) -> None:
         if not isinstance(interval, int) or isinstance(interval, bool):
             raise ConfigError("default_hooks.checkpoint.interval", f"expected an int, but got {interval!r}")
         if save_begin < 0:
             raise ConfigError("default_hooks.checkpoint.save_begin", f"expected >= 0, but got {save_begin}")
-        if save_format not in ("pth", "safetensors"):
+        if save_format not in (None, "pth", "safetensors", "dcp"):
             raise ConfigError("default_hooks.checkpoint.save_format",
-                              f"expected 'pth' or 'safetensors', but got {save_format!r}")
+                              f"expected 'pth', 'safetensors' or 'dcp', but got {save_format!r}")
+        if not isinstance(async_save, bool):
+            raise ConfigError("default_hooks.checkpoint.async_save", f"expected a bool, but got {async_save!r}")
         for name, value in (("file_client_args", file_client_args), ("backend_args", backend_args)):
             if value and value.get("backend", "local") != "local":
                 raise ConfigError(f"default_hooks.checkpoint.{name}",
@@ -123,7 +132,10 @@ class CheckpointHook(Hook):
         self.save_last = save_last
         self.save_begin = save_begin
         self.save_format = save_format
+        self.async_save = async_save
+        self._pending = PendingSaves()
         self.args = kwargs
+        self._given_tmpl = filename_tmpl
         self.filename_tmpl = filename_tmpl or ("epoch_{}.pth" if by_epoch else "iter_{}.pth")
         self.published_keys = _as_list(published_keys, "default_hooks.checkpoint.published_keys") or None
         self.key_indicators = _as_list(save_best, "default_hooks.checkpoint.save_best")
@@ -171,6 +183,10 @@ class CheckpointHook(Hook):
         elif os.path.abspath(self.out_dir) != os.path.abspath(work_dir):
             self.out_dir = os.path.join(self.out_dir, os.path.basename(os.path.normpath(work_dir)))
         print_log(f"Checkpoints will be saved to {self.out_dir}.", logger="current")
+        if self.save_format is None:
+            self.save_format = default_save_format(runner.model)
+        if self.save_format == "dcp" and self._given_tmpl is None:
+            self.filename_tmpl = "epoch_{}" if self.by_epoch else "iter_{}"
         if is_main_process():
             _remove_partial_saves(self.out_dir)
         hub = runner.message_hub
@@ -206,6 +222,7 @@ class CheckpointHook(Hook):
         self._save_best(runner, metrics)
 
     def after_train(self, runner) -> None:
+        self._pending.wait_all()  # a save still in flight is completed (or its failure raised)
         if not self.published_keys:
             return
         sources = [self.last_ckpt] if self.save_last and self.last_ckpt else []
@@ -218,9 +235,20 @@ class CheckpointHook(Hook):
     # -- periodic ----------------------------------------------------------------------------
     def _save_periodic(self, runner, step: int) -> None:
         filename = self.filename_tmpl.format(step)
-        runner.save_checkpoint(self.out_dir, filename, save_optimizer=self.save_optimizer,
-                               save_param_scheduler=self.save_param_scheduler, meta=None,
-                               by_epoch=self.by_epoch)
+        self._pending.wait_all()  # the previous save is complete before this one starts
+        saved = runner.save_checkpoint(self.out_dir, filename, save_optimizer=self.save_optimizer,
+                                       save_param_scheduler=self.save_param_scheduler, meta=None,
+                                       by_epoch=self.by_epoch, **self._save_kwargs())
+        self._pending.after(saved, lambda: self._after_periodic_save(runner, step, filename))
+
+    def _save_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"save_format": "dcp"} if self.save_format == "dcp" else {}
+        if self.async_save:
+            kwargs["async_save"] = True
+        return kwargs
+
+    def _after_periodic_save(self, runner, step: int, filename: str) -> None:
+        """Bookkeeping once the checkpoint is on disk: last_checkpoint, then pruning old ones."""
         self.last_ckpt = os.path.join(self.out_dir, filename)
         hub = runner.message_hub
         hub.update_info("last_ckpt", self.last_ckpt)
@@ -292,8 +320,10 @@ class CheckpointHook(Hook):
 
     def _save_best_file(self, runner, name: str) -> str:
         """Save the weights-only best checkpoint; with safetensors, export ``state_dict`` from it."""
+        self._pending.wait_all()
+        kwargs = {"save_format": "dcp"} if self.save_format == "dcp" else {}
         runner.save_checkpoint(self.out_dir, name, save_optimizer=False, save_param_scheduler=False,
-                               meta=None, by_epoch=False)
+                               meta=None, by_epoch=False, **kwargs)
         path = os.path.join(self.out_dir, name)
         if self.save_format != "safetensors":
             return path
@@ -309,10 +339,10 @@ class CheckpointHook(Hook):
     # -- publishing ----------------------------------------------------------------------------
     def _publish(self, path: str) -> None:
         """Re-save ``path`` with only ``published_keys``, named after its content hash."""
-        from kiln.checkpoint.reading import read_checkpoint
+        from kiln.checkpoint.dcp import read_weights_checkpoint
         from kiln.checkpoint.saving import save_checkpoint
 
-        checkpoint = read_checkpoint(path)
+        checkpoint = read_weights_checkpoint(path)
         missing = [k for k in self.published_keys if k not in checkpoint]
         if missing:
             raise ConfigError("default_hooks.checkpoint.published_keys",
@@ -328,13 +358,16 @@ class CheckpointHook(Hook):
 
 
 def _remove_partial_saves(out_dir: str) -> None:
-    """Delete temp files of saves a crash interrupted (``.epoch_3.pth.<random>.tmp``)."""
+    """Delete temp files/dirs of saves a crash interrupted (``.epoch_3.pth.<random>.tmp``, ``.iter_5.partial``)."""
+    from kiln.checkpoint.dcp import remove_partial_dcp
+
     partial = glob.glob(os.path.join(glob.escape(out_dir), ".*.pth.*.tmp"))
     partial += glob.glob(os.path.join(glob.escape(out_dir), ".*.safetensors.*.tmp"))
     for path in partial:
         _remove(path)
-    if partial:
-        print_log(f"Removed {len(partial)} partial checkpoint file(s) left by an interrupted save "
+    count = len(partial) + remove_partial_dcp(out_dir)
+    if count:
+        print_log(f"Removed {count} partial checkpoint(s) left by an interrupted save "
                   f"in {out_dir}.", logger="current")
 
 
@@ -347,7 +380,6 @@ def _sha256(path: str) -> str:
 
 
 def _remove(path: str) -> None:
-    try:
-        os.remove(path)
-    except FileNotFoundError:
-        pass
+    from kiln.checkpoint.dcp import remove_checkpoint
+
+    remove_checkpoint(path)  # a file or a DCP directory

@@ -23,8 +23,18 @@ from typing import Any
 
 import torch
 
-from kiln.checkpoint.loading import apply_state
+from kiln.checkpoint.async_save import done_save, stage_to_cpu, write_in_background
+from kiln.checkpoint.dcp import is_dcp_checkpoint, load_dcp_model, load_dcp_optimizer, read_dcp_state, save_dcp
+from kiln.checkpoint.loading import apply_state, unwrap_state_dict
+from kiln.checkpoint.loading import revise_keys as revise_state_keys
 from kiln.checkpoint.mmengine_compat import message_hub_to_plain
+from kiln.checkpoint.model_state import (
+    full_model_state_dict,
+    full_optimizer_state_dict,
+    is_sharded,
+    load_full_model_state,
+    load_optimizer_state,
+)
 from kiln.checkpoint.reading import read_checkpoint
 from kiln.checkpoint.rng import rng_state, set_rng_state
 from kiln.checkpoint.saving import save_checkpoint as save_checkpoint_file
@@ -47,48 +57,79 @@ _WARNING = logging.WARNING
 # -- saving ---------------------------------------------------------------------------------
 def save_checkpoint(runner, out_dir: str, filename: str, save_optimizer: bool = True,
                     save_param_scheduler: bool = True, meta: Mapping[str, Any] | None = None,
-                    by_epoch: bool = True, save_format: str = "pth") -> str | None:
+                    by_epoch: bool = True, save_format: str = "pth", async_save: bool = False) -> Any:
     """Save the run's state to ``out_dir/filename`` atomically (rank 0; other ranks return None).
 
     Args:
         runner: The runner.
         out_dir: Directory of the file.
-        filename: File name, e.g. ``epoch_3.pth``.
+        filename: File name, e.g. ``epoch_3.pth`` (a directory name such as ``epoch_3`` for DCP).
         save_optimizer: Include the optimizer state.
         save_param_scheduler: Include the schedulers' states.
         meta: Extra ``meta`` entries (plain types).
         by_epoch: Saved at an epoch end (``meta.epoch`` = epochs done) or after an iteration
             (``meta.iter`` = iterations done), MMEngine's convention.
-        save_format: ``'pth'`` or ``'safetensors'`` (weights only).
+        save_format: ``'pth'``, ``'safetensors'`` (weights only) or ``'dcp'`` (a sharded
+            directory every rank writes, :mod:`kiln.checkpoint.dcp`).
+        async_save: Stage the state to the CPU and write it in the background; returns a
+            :class:`kiln.checkpoint.async_save.PendingSave` (on every rank).
 
     Returns:
-        The path written, or None on ranks other than 0.
+        The path written, or None on ranks other than 0 (pth/safetensors).
 
     Raises:
         CheckpointError: The model has non-finite weights (nothing is written), or the write
             failed (the previous file is kept).
     """
-    if not is_main_process():
-        return None
-    checkpoint = build_checkpoint(runner, save_optimizer, save_param_scheduler, meta, by_epoch)
     path = os.path.join(out_dir, filename)
+    if save_format == "dcp":
+        return _save_dcp(runner, path, save_optimizer, save_param_scheduler, meta, by_epoch, async_save)
+    sharded = is_sharded(runner.model)  # gathering a sharded model is a collective: every rank
+    if not sharded and not is_main_process():
+        return done_save(None) if async_save else None
+    checkpoint = build_checkpoint(runner, save_optimizer, save_param_scheduler, meta, by_epoch)
+    if not is_main_process():
+        return done_save(None) if async_save else None
     _refuse_non_finite(checkpoint["state_dict"], path)
     runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
+    if async_save:
+        staged = stage_to_cpu(checkpoint)  # training may go on once this copy exists
+        return write_in_background(lambda: save_checkpoint_file(staged, path, save_format=save_format), path)
     return save_checkpoint_file(checkpoint, path, save_format=save_format)
 
 
+def _save_dcp(runner, path: str, save_optimizer: bool, save_param_scheduler: bool,
+              meta: Mapping[str, Any] | None, by_epoch: bool, async_save: bool) -> Any:
+    """A DCP directory: tensors through DCP (every rank), the rest as this module composes it."""
+    extra = build_checkpoint(runner, False, save_param_scheduler, meta, by_epoch, with_model=False)
+    rank_state = {"rng": extra.pop("rng")}
+    runner.call_hook("before_save_checkpoint", checkpoint=extra)
+    optim_wrapper = getattr(runner, "optim_wrapper", None) if save_optimizer else None
+    if not hasattr(optim_wrapper, "state_dict"):
+        optim_wrapper = None
+    return save_dcp(path, runner.model, optim_wrapper, extra=extra, rank_state=rank_state,
+                    async_save=async_save)
+
+
 def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: bool = True,
-                     meta: Mapping[str, Any] | None = None, by_epoch: bool = True) -> dict[str, Any]:
-    """The checkpoint dict of the run as it is now (before hooks add their entries)."""
-    checkpoint: dict[str, Any] = {
-        "meta": _meta(runner, meta, by_epoch),
-        "state_dict": _cpu(unwrap_model(runner.model).state_dict()),
-        "message_hub": runner.message_hub.state_dict(),
-    }
+                     meta: Mapping[str, Any] | None = None, by_epoch: bool = True,
+                     with_model: bool = True) -> dict[str, Any]:
+    """The checkpoint dict of the run as it is now (before hooks add their entries).
+
+    A sharded (FSDP1/FSDP2) model's weights and optimizer state are gathered in full, to rank 0
+    (a collective: every rank must call this then).
+    """
+    checkpoint: dict[str, Any] = {"meta": _meta(runner, meta, by_epoch)}
+    sharded = is_sharded(runner.model)
+    if with_model:
+        checkpoint["state_dict"] = (full_model_state_dict(runner.model) if sharded
+                                    else _cpu(unwrap_model(runner.model).state_dict()))
+    checkpoint["message_hub"] = runner.message_hub.state_dict()
     optim_wrapper = getattr(runner, "optim_wrapper", None)
     if save_optimizer and hasattr(optim_wrapper, "state_dict"):
-        checkpoint["optimizer"] = _cpu(optim_wrapper.state_dict())
-        grads = _accumulated_grads(runner, optim_wrapper)
+        checkpoint["optimizer"] = (full_optimizer_state_dict(runner.model, optim_wrapper) if sharded
+                                   else _cpu(optim_wrapper.state_dict()))
+        grads = {} if sharded else _accumulated_grads(runner, optim_wrapper)
         if grads:
             checkpoint["accumulated_grads"] = grads
     schedulers = getattr(runner, "param_schedulers", None)
@@ -175,10 +216,25 @@ def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bo
     Hooks see the checkpoint first (``after_load_checkpoint``: e.g. EMAHook swaps weights), then
     it goes through the one shared loader (mismatch table; ``strict=True`` raises on every rank).
     """
+    if is_dcp_checkpoint(filename):
+        return _load_dcp(runner, filename, strict)
     checkpoint = read_checkpoint(filename, map_location)
     runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
-    apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise_keys)
+    if is_sharded(runner.model):  # a full state dict, sliced to this rank's shards
+        load_full_model_state(runner.model, revise_state_keys(unwrap_state_dict(checkpoint), revise_keys),
+                              strict=strict)
+    else:
+        apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise_keys)
     print_log(f"Load checkpoint from {filename}", logger="current")
+    return checkpoint
+
+
+def _load_dcp(runner, directory: str, strict: bool) -> dict[str, Any]:
+    """Load a DCP directory's weights (resharded to this run); returns its plain state."""
+    checkpoint = read_dcp_state(directory)
+    checkpoint["state_dict"] = load_dcp_model(directory, runner.model, strict=strict)
+    runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+    print_log(f"Load checkpoint from {directory}", logger="current")
     return checkpoint
 
 
@@ -202,9 +258,12 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
     if "message_hub" in checkpoint:
         runner.message_hub.load_state_dict(message_hub_to_plain(checkpoint["message_hub"]))
     optim_wrapper = getattr(runner, "optim_wrapper", None)
-    if resume_optimizer and "optimizer" in checkpoint and hasattr(optim_wrapper, "load_state_dict"):
-        optim_wrapper.load_state_dict(checkpoint["optimizer"])
-        _restore_grads(runner, checkpoint.get("accumulated_grads"))
+    if resume_optimizer and hasattr(optim_wrapper, "load_state_dict"):
+        if is_dcp_checkpoint(filename):
+            load_dcp_optimizer(filename, runner.model, optim_wrapper, checkpoint.get("optimizer_extra"))
+        elif "optimizer" in checkpoint:
+            load_optimizer_state(runner.model, optim_wrapper, checkpoint["optimizer"])
+            _restore_grads(runner, checkpoint.get("accumulated_grads"))
     schedulers = getattr(runner, "param_schedulers", None)
     if resume_param_scheduler and schedulers and "param_schedulers" in checkpoint:
         _restore_schedulers(schedulers, checkpoint["param_schedulers"])
