@@ -174,7 +174,8 @@ def checkpoint_process_group() -> Any:
     return _groups[key]
 
 
-def dcp_async_save(state: Mapping[str, Any], directory: str, finalize: Callable[[], str | None]) -> PendingSave:
+def dcp_async_save(state: Mapping[str, Any], directory: str, finalize: Callable[[], str | None],
+                   final_path: str | None = None) -> PendingSave:
     """Stage ``state`` to the CPU now; write it as a DCP checkpoint in the background, then ``finalize()``.
 
     ``finalize`` runs in the writer thread after this rank's part is written (on rank 0 the DCP
@@ -200,4 +201,4 @@ def dcp_async_save(state: Mapping[str, Any], directory: str, finalize: Callable[
             stager.close()
         return finalize()
 
-    return write_in_background(finish, directory)
+    return write_in_background(finish, final_path or directory)

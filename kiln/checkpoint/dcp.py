@@ -114,7 +114,7 @@ def save_dcp(directory: str, model: nn.Module, optim_wrapper: Any = None,
     if async_save:
         from kiln.checkpoint.async_save import dcp_async_save
 
-        return dcp_async_save(state, tmp, publish)
+        return dcp_async_save(state, tmp, publish, final)
     try:
         with _single_process_ok():
             dcp.save(state, checkpoint_id=tmp, no_dist=not _distributed())

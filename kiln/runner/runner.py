@@ -435,13 +435,18 @@ class Runner:
     def save_checkpoint(self, out_dir: str, filename: str, file_client_args: Any = None,
                         save_optimizer: bool = True, save_param_scheduler: bool = True,
                         meta: dict | None = None, by_epoch: bool = True, backend_args: Any = None,
-                        save_format: str = "pth") -> str | None:
-        """Save the run's state atomically; returns the path written (None on ranks other than 0)."""
+                        save_format: str = "pth", async_save: bool = False) -> Any:
+        """Save the run's state atomically; returns the path written (None on ranks other than 0).
+
+        ``save_format='dcp'`` writes a sharded directory on every rank; ``async_save`` returns a
+        ``PendingSave`` at once and writes in the background (see ``kiln.runner.checkpointing``).
+        """
         from kiln.runner import checkpointing
 
         return checkpointing.save_checkpoint(self, out_dir, filename, save_optimizer=save_optimizer,
                                              save_param_scheduler=save_param_scheduler, meta=meta,
-                                             by_epoch=by_epoch, save_format=save_format)
+                                             by_epoch=by_epoch, save_format=save_format,
+                                             async_save=async_save)
 
     def load_checkpoint(self, filename: str, map_location: Any = "cpu", strict: bool = False,
                         revise_keys: list | None = None) -> dict:
