@@ -23,7 +23,7 @@ from torch import nn
 
 from kiln.errors import CheckpointError
 
-__all__ = ["is_sharded", "default_save_format", "full_model_state_dict", "full_optimizer_state_dict", "load_full_model_state",
+__all__ = ["is_sharded", "is_fsdp1", "default_save_format", "full_model_state_dict", "full_optimizer_state_dict", "load_full_model_state",
            "load_optimizer_state", "state_dict_options"]
 
 _OPTIM_KEYS = ("state", "param_groups")
@@ -40,6 +40,15 @@ def is_sharded(model: nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule, FullyShardedDataParallel
 
     return any(isinstance(m, (FSDPModule, FullyShardedDataParallel)) for m in model.modules())
+
+
+def is_fsdp1(model: nn.Module) -> bool:
+    """True when ``model`` itself is an FSDP1 ``FullyShardedDataParallel`` (a root or a unit)."""
+    if "torch.distributed.fsdp" not in sys.modules:
+        return False
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    return isinstance(model, FullyShardedDataParallel)
 
 
 def default_save_format(model: nn.Module) -> str:

@@ -31,6 +31,7 @@ from kiln.checkpoint.mmengine_compat import message_hub_to_plain
 from kiln.checkpoint.model_state import (
     full_model_state_dict,
     full_optimizer_state_dict,
+    is_fsdp1,
     is_sharded,
     load_full_model_state,
     load_optimizer_state,
@@ -107,7 +108,7 @@ def _save_dcp(runner, path: str, save_optimizer: bool, save_param_scheduler: boo
     optim_wrapper = getattr(runner, "optim_wrapper", None) if save_optimizer else None
     if not hasattr(optim_wrapper, "state_dict"):
         optim_wrapper = None
-    return save_dcp(path, runner.model, optim_wrapper, extra=extra, rank_state=rank_state,
+    return save_dcp(path, _state_model(runner), optim_wrapper, extra=extra, rank_state=rank_state,
                     async_save=async_save)
 
 
@@ -122,12 +123,12 @@ def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: 
     checkpoint: dict[str, Any] = {"meta": _meta(runner, meta, by_epoch)}
     sharded = is_sharded(runner.model)
     if with_model:
-        checkpoint["state_dict"] = (full_model_state_dict(runner.model) if sharded
+        checkpoint["state_dict"] = (full_model_state_dict(_state_model(runner)) if sharded
                                     else _cpu(unwrap_model(runner.model).state_dict()))
     checkpoint["message_hub"] = runner.message_hub.state_dict()
     optim_wrapper = getattr(runner, "optim_wrapper", None)
     if save_optimizer and hasattr(optim_wrapper, "state_dict"):
-        checkpoint["optimizer"] = (full_optimizer_state_dict(runner.model, optim_wrapper) if sharded
+        checkpoint["optimizer"] = (full_optimizer_state_dict(_state_model(runner), optim_wrapper) if sharded
                                    else _cpu(optim_wrapper.state_dict()))
         grads = {} if sharded else _accumulated_grads(runner, optim_wrapper)
         if grads:
@@ -221,7 +222,7 @@ def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bo
     checkpoint = read_checkpoint(filename, map_location)
     runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
     if is_sharded(runner.model):  # a full state dict, sliced to this rank's shards
-        load_full_model_state(runner.model, revise_state_keys(unwrap_state_dict(checkpoint), revise_keys),
+        load_full_model_state(_state_model(runner), revise_state_keys(unwrap_state_dict(checkpoint), revise_keys),
                               strict=strict)
     else:
         apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise_keys)
@@ -232,7 +233,7 @@ def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bo
 def _load_dcp(runner, directory: str, strict: bool) -> dict[str, Any]:
     """Load a DCP directory's weights (resharded to this run); returns its plain state."""
     checkpoint = read_dcp_state(directory)
-    checkpoint["state_dict"] = load_dcp_model(directory, runner.model, strict=strict)
+    checkpoint["state_dict"] = load_dcp_model(directory, _state_model(runner), strict=strict)
     runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
     print_log(f"Load checkpoint from {directory}", logger="current")
     return checkpoint
@@ -260,9 +261,9 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
     optim_wrapper = getattr(runner, "optim_wrapper", None)
     if resume_optimizer and hasattr(optim_wrapper, "load_state_dict"):
         if is_dcp_checkpoint(filename):
-            load_dcp_optimizer(filename, runner.model, optim_wrapper, checkpoint.get("optimizer_extra"))
+            load_dcp_optimizer(filename, _state_model(runner), optim_wrapper, checkpoint.get("optimizer_extra"))
         elif "optimizer" in checkpoint:
-            load_optimizer_state(runner.model, optim_wrapper, checkpoint["optimizer"])
+            load_optimizer_state(_state_model(runner), optim_wrapper, checkpoint["optimizer"])
             _restore_grads(runner, checkpoint.get("accumulated_grads"))
     schedulers = getattr(runner, "param_schedulers", None)
     if resume_param_scheduler and schedulers and "param_schedulers" in checkpoint:
@@ -402,6 +403,14 @@ def _same(a: Any, b: Any) -> bool:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _state_model(runner) -> torch.nn.Module:
+    """The module whose state a checkpoint holds: the user's model behind any wrapper, except an
+    FSDP1 root (its state-dict hooks live on it); torch's state-dict API handles both, and the keys
+    are the user's model's at every world size (so a checkpoint of 2 ranks loads into 1)."""
+    model = runner.model
+    return model if is_fsdp1(model) else unwrap_model(model)
+
+
 def _train_loop(runner) -> Any:
     """The built train loop, or None (not built yet / val- or test-only runner)."""
     loop = getattr(runner, "_train_loop", None)
