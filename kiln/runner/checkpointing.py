@@ -91,11 +91,17 @@ def save_checkpoint(runner, out_dir: str, filename: str, save_optimizer: bool = 
     checkpoint = build_checkpoint(runner, save_optimizer, save_param_scheduler, meta, by_epoch)
     if not is_main_process():
         return done_save(None) if async_save else None
-    _refuse_non_finite(checkpoint["state_dict"], path)
+    if not async_save:
+        _refuse_non_finite(checkpoint["state_dict"], path)
     runner.call_hook("before_save_checkpoint", checkpoint=checkpoint)
     if async_save:
         staged = stage_to_cpu(checkpoint)  # training may go on once this copy exists
-        return write_in_background(lambda: save_checkpoint_file(staged, path, save_format=save_format), path)
+
+        def write() -> str:  # the finite check reads every weight: off the training thread too
+            _refuse_non_finite(staged["state_dict"], path)
+            return save_checkpoint_file(staged, path, save_format=save_format)
+
+        return write_in_background(write, path)
     return save_checkpoint_file(checkpoint, path, save_format=save_format)
 
 
