@@ -184,7 +184,8 @@ class CheckpointHook(Hook):
             self.out_dir = os.path.join(self.out_dir, os.path.basename(os.path.normpath(work_dir)))
         print_log(f"Checkpoints will be saved to {self.out_dir}.", logger="current")
         if self.save_format is None:
-            self.save_format = default_save_format(runner.model)
+            model = getattr(runner, "model", None)
+            self.save_format = default_save_format(model) if model is not None else "pth"
         if self.save_format == "dcp" and self._given_tmpl is None:
             self.filename_tmpl = "epoch_{}" if self.by_epoch else "iter_{}"
         if is_main_process():
@@ -367,7 +368,7 @@ def _remove_partial_saves(out_dir: str) -> None:
         _remove(path)
     count = len(partial) + remove_partial_dcp(out_dir)
     if count:
-        print_log(f"Removed {count} partial checkpoint(s) left by an interrupted save "
+        print_log(f"Removed {count} partial checkpoint file(s) left by an interrupted save "
                   f"in {out_dir}.", logger="current")
 
 
