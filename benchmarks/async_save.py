@@ -14,12 +14,12 @@ Run: ``python benchmarks/async_save.py [--size-mb 256] [--repeats 3]``
 from __future__ import annotations
 
 import argparse
-import warnings
 import os
 import statistics
 import sys
 import tempfile
 import time
+import warnings
 
 import torch
 from torch import nn

@@ -39,7 +39,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from kiln.checkpoint.model_state import check_optimizer_wrapper, optimizer_extras, state_dict_options
+from kiln.checkpoint.model_state import (
+    check_optimizer_wrapper,
+    optimizer_extras,
+    state_dict_options,
+)
 from kiln.checkpoint.saving import atomic_save, to_plain
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
@@ -127,7 +131,10 @@ def save_dcp(directory: str, model: nn.Module, optim_wrapper: Any = None,
 
 
 def _tensor_state(model: nn.Module, optim_wrapper: Any) -> dict[str, Any]:
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict, get_optimizer_state_dict
+    from torch.distributed.checkpoint.state_dict import (
+        get_model_state_dict,
+        get_optimizer_state_dict,
+    )
 
     options = state_dict_options(model, full=False)
     state: dict[str, Any] = {"model": get_model_state_dict(model, options=options)}

@@ -24,7 +24,13 @@ from typing import Any
 import torch
 
 from kiln.checkpoint.async_save import done_save, stage_to_cpu, write_in_background
-from kiln.checkpoint.dcp import is_dcp_checkpoint, load_dcp_model, load_dcp_optimizer, read_dcp_state, save_dcp
+from kiln.checkpoint.dcp import (
+    is_dcp_checkpoint,
+    load_dcp_model,
+    load_dcp_optimizer,
+    read_dcp_state,
+    save_dcp,
+)
 from kiln.checkpoint.loading import apply_state, unwrap_state_dict
 from kiln.checkpoint.loading import revise_keys as revise_state_keys
 from kiln.checkpoint.mmengine_compat import message_hub_to_plain

@@ -93,7 +93,7 @@ def test_interrupted_dcp_save_keeps_previous_checkpoint(tmp_path, monkeypatch):
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(dcp, "save", dying_save)
-    with pytest.raises(Exception):
+    with pytest.raises(CheckpointError, match="killed mid-save"):
         _runner(tmp_path / "run").train()
     monkeypatch.setattr(dcp, "save", real_save)
     work = tmp_path / "run"

@@ -2,7 +2,7 @@
 resumed on 2 ranks and on 1 rank (same global batch), iterations 11-20 equal the uninterrupted run;
 an async-saving run has the same losses and its last save is complete; consolidate -> load_from in
 one process gives the 2-rank run's weights; a rank SIGKILLed mid-save leaves the previous checkpoint
-loadable. The model is FSDP2-sharded when the FSDP2 wrapper is registered, else DDP (same files)."""
+loadable. The 2-rank runs shard the model with ``model_wrapper_cfg=dict(type='FSDP2')``."""
 
 import os
 import signal
@@ -47,11 +47,7 @@ class GlobalLoss(Hook):
 
 
 def _wrapper_cfg(world_size):
-    from kiln.registry import MODEL_WRAPPERS
-
-    if world_size == 1:
-        return None
-    return dict(type="FSDP2") if MODEL_WRAPPERS.get("FSDP2") is not None else None
+    return dict(type="FSDP2") if world_size > 1 else None
 
 
 def _runner(work_dir, world_size, log=None, load_from=None, resume=False, interval=10, max_iters=MAX_ITERS,
@@ -92,6 +88,7 @@ def _finish():
 def _worker(rank, port, out):
     _env(rank, port)
     from kiln.checkpoint.model_state import full_model_state_dict, is_sharded
+    from kiln.model.wrappers.utils import unwrap_model
 
     result = {}
     try:
@@ -99,8 +96,7 @@ def _worker(rank, port, out):
         runner = _runner(os.path.join(out, "full"), 2, full)
         runner.train()
         result["sharded"] = is_sharded(runner.model)
-        final = {k: v.clone() for k, v in full_model_state_dict(runner.model.module
-                                                                if not result["sharded"] else runner.model).items()}
+        final = {k: v.clone() for k, v in full_model_state_dict(unwrap_model(runner.model)).items()}
         resumed = GlobalLoss()
         _runner(os.path.join(out, "resumed2"), 2, resumed, load_from=os.path.join(out, "full", "iter_10"),
                 resume=True).train()
@@ -112,31 +108,51 @@ def _worker(rank, port, out):
     torch.save(result, os.path.join(out, f"rank{rank}.pt"))
 
 
-def test_dcp_resume_on_two_and_one_rank_async_and_consolidate(tmp_path):
-    from kiln.checkpoint.consolidate import consolidate
+@pytest.fixture(scope="module")
+def two_rank_runs(tmp_path_factory):
+    """One spawn for the 2-rank runs every test below reads (keeps the 2-core CI short)."""
+    out = tmp_path_factory.mktemp("dcp2")
+    spawn(_worker, lambda port: (port, str(out)))
+    result = torch.load(out / "rank0.pt")
+    assert result["sharded"]  # FSDP2: each rank wrote its shards
+    return out, result
 
-    spawn(_worker, lambda port: (port, str(tmp_path)))
-    result = torch.load(tmp_path / "rank0.pt")
+
+def _after_save(result):
     full = result["full"]
     assert sorted(full) == list(range(1, MAX_ITERS + 1))
-    after = {i: full[i] for i in range(11, MAX_ITERS + 1)}
+    return {i: full[i] for i in range(11, MAX_ITERS + 1)}
+
+
+def test_resume_on_two_ranks_and_async_save(two_rank_runs):
+    out, result = two_rank_runs
+    after = _after_save(result)
     assert sorted(result["resumed"]) == list(after)  # resumed at iteration 11
     for i in after:
         assert result["resumed"][i] == pytest.approx(after[i], abs=1e-5)
-        assert result["async_losses"][i] == full[i]  # async save changes nothing in training
-    assert (tmp_path / "async" / "last_checkpoint").read_text() == str(tmp_path / "async" / "iter_20")
-    assert (tmp_path / "async" / "iter_20" / ".metadata").is_file()  # the save in flight at the end completed
-    files = os.listdir(tmp_path / "full" / "iter_10")
+    assert result["async_losses"] == result["full"]  # async save changes nothing in training
+    assert (out / "async" / "last_checkpoint").read_text() == str(out / "async" / "iter_20")
+    assert (out / "async" / "iter_20" / ".metadata").is_file()  # the save in flight at the end completed
+    files = os.listdir(out / "full" / "iter_10")
     assert {"rank_0.pth", "rank_1.pth", "extra_state.pth", ".metadata"} <= set(files)
 
-    one = GlobalLoss()  # saved on 2 ranks, resumed on 1 with the same global batch
-    _runner(tmp_path / "resumed1", 1, one, load_from=str(tmp_path / "full" / "iter_10"), resume=True).train()
+
+def test_saved_on_two_ranks_resumed_on_one(two_rank_runs, tmp_path):
+    out, result = two_rank_runs
+    after = _after_save(result)
+    one = GlobalLoss()  # same global batch: 8 on one rank instead of 2 x 4
+    _runner(tmp_path / "resumed1", 1, one, load_from=str(out / "full" / "iter_10"), resume=True).train()
     assert sorted(one.losses) == list(after)
     for i in after:
         assert one.losses[i] == pytest.approx(after[i], abs=1e-5)
 
-    out = consolidate(str(tmp_path / "full" / "iter_20"), str(tmp_path / "model.safetensors"))
-    loaded = _runner(tmp_path / "load", 1, load_from=out, max_iters=0)
+
+def test_consolidate_then_load_from_in_one_process(two_rank_runs, tmp_path):
+    from kiln.checkpoint.consolidate import consolidate
+
+    out, result = two_rank_runs
+    path = consolidate(str(out / "full" / "iter_20"), str(tmp_path / "model.safetensors"))
+    loaded = _runner(tmp_path / "load", 1, load_from=path, max_iters=0)
     loaded.load_or_resume()
     state = loaded.model.state_dict()
     assert result["final"].keys() == state.keys()

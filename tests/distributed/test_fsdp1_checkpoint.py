@@ -34,25 +34,21 @@ class LossLog(Hook):
         self.losses[runner.iter + 1] = outputs["loss"].item()
 
 
-def _fsdp1_model():
-    from kiln.model import MMFullyShardedDataParallel
-
-    torch.manual_seed(0)
-    net = Net()
-    net.is_init = True  # the weights are set: the Runner must not re-initialize the flattened shards
-    return MMFullyShardedDataParallel(net, device_id=torch.device("cpu"),
-                                      auto_wrap_policy=dict(type="size_based_auto_wrap_policy", min_num_params=1))
+FSDP1 = dict(type="MMFullyShardedDataParallel",
+             auto_wrap_policy=dict(type="size_based_auto_wrap_policy", min_num_params=1))
 
 
-def _runner(work_dir, model, log=None, resume=False, load_from=None, max_iters=4):
+def _runner(work_dir, model, log=None, resume=False, load_from=None, max_iters=4, wrapper=None):
     from kiln.runner import Runner
 
+    torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)
     data = list(zip(torch.randn(32, 4, generator=generator), torch.randint(0, 3, (32,), generator=generator)))
     return Runner(
         model=model, work_dir=str(work_dir), resume=resume, load_from=load_from, randomness=dict(seed=2),
         launcher="pytorch" if torch.distributed.is_initialized() else "none",
         env_cfg=dict(dist_cfg=dict(backend="gloo")), custom_hooks=[log] if log else None,
+        cfg=dict(model_wrapper_cfg=wrapper) if wrapper else None,
         train_dataloader=dict(dataset=data, batch_size=4, sampler=dict(type="DefaultSampler", shuffle=False),
                               collate_fn=dict(type="default_collate")),
         optim_wrapper=dict(optimizer=dict(type="Adam", lr=0.05)),
@@ -69,9 +65,9 @@ def _worker(rank, port, out):
     dist.init_process_group("gloo")
     try:
         full = LossLog()
-        _runner(os.path.join(out, "full"), _fsdp1_model(), full).train()
+        _runner(os.path.join(out, "full"), Net(), full, wrapper=FSDP1).train()
         resumed = LossLog()
-        _runner(os.path.join(out, "full"), _fsdp1_model(), resumed,
+        _runner(os.path.join(out, "full"), Net(), resumed, wrapper=FSDP1,
                 load_from=os.path.join(out, "full", "iter_2.pth"), resume=True).train()
         torch.save({"full": full.losses, "resumed": resumed.losses}, os.path.join(out, f"rank{rank}.pt"))
     finally:
@@ -91,8 +87,7 @@ def test_fsdp1_checkpoint_is_full_and_resumes(tmp_path):
         for it in (3, 4):
             assert result["resumed"][it] == pytest.approx(result["full"][it], abs=1e-6)
 
-    torch.manual_seed(1)
-    plain = _runner(tmp_path / "plain", Net(), load_from=str(tmp_path / "full" / "iter_4.pth"), max_iters=0)
+    plain = _runner(tmp_path / "plain", Net(), max_iters=0)
     plain.load_checkpoint(str(tmp_path / "full" / "iter_4.pth"), strict=True)  # no shape mismatch
     for key, value in ckpt["state_dict"].items():
         torch.testing.assert_close(plain.model.state_dict()[key], value, rtol=0, atol=0)

@@ -1,6 +1,5 @@
 """torchrun end to end: ``torchrun --standalone --nproc_per_node 2 train.py`` with
-``Runner(launcher='pytorch')`` trains under DDP (and FSDP2 when its wrapper is registered) on CPU
-gloo with the 1-process run's losses, and the validation metrics equal the 1-process ones exactly
+``Runner(launcher='pytorch')`` trains under DDP, FSDP1 and FSDP2 on CPU gloo with the 1-process run's losses, and the validation metrics equal the 1-process ones exactly
 in sample count — the distributed sampler's padding is dropped — and to 1e-5 in value."""
 
 import json
@@ -15,17 +14,14 @@ HERE = pathlib.Path(__file__).parent
 ROOT = HERE.parent.parent
 
 
-def _wrappers():
-    from kiln.registry import MODEL_WRAPPERS
-
-    return ["DDP"] + (["FSDP2"] if MODEL_WRAPPERS.get("FSDP2") is not None else [])
+WRAPPERS = ["DDP", "MMFullyShardedDataParallel", "FSDP2"]
 
 
 def test_torchrun_two_processes_equal_one(tmp_path):
     sys.path.insert(0, str(HERE))
     import _torchrun_train
 
-    wrappers = _wrappers()
+    wrappers = WRAPPERS
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(HERE), os.environ.get("PYTHONPATH", "")]),
                OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
@@ -36,7 +32,8 @@ def test_torchrun_two_processes_equal_one(tmp_path):
     one = _torchrun_train.run(str(tmp_path / "one"), "DDP", world_size=1)
     for wrapper in wrappers:
         result = two[wrapper]
-        assert result["world_size"] == 2 and result["checkpoint"] == ["iter_6.pth"]
+        assert result["world_size"] == 2  # FSDP2 saves DCP directories by default
+        assert result["checkpoint"] == (["iter_6"] if wrapper == "FSDP2" else ["iter_6.pth"])
         assert result["losses"] == pytest.approx(one["losses"], abs=1e-5)
         assert result["metrics"]["n"] == one["metrics"]["n"] == 13  # 14 sampled on 2 ranks, 1 pad dropped
         assert result["metrics"]["mean_logit"] == pytest.approx(one["metrics"]["mean_logit"], abs=1e-5)
