@@ -137,9 +137,6 @@ def test_resume_on_two_ranks_and_async_save(two_rank_runs):
     assert {"rank_0.pth", "rank_1.pth", "extra_state.pth", ".metadata"} <= set(files)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 8 section 0: the sampler position is not re-split for a new "
-                   "world size until h4's resume_position() lands in kiln/runner/checkpointing.py; remove "
-                   "this marker then (it passes with h4's branch merged)")
 def test_saved_on_two_ranks_resumed_on_one(two_rank_runs, tmp_path):
     out, result = two_rank_runs
     after = _after_save(result)
