@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -99,12 +99,18 @@ class Preemption:
         self.distributed = is_distributed() if distributed is None else distributed
         self.signum: int | None = None
         self._previous: dict[int, Any] = {}
-        self._loop_iter = 0
+        self._loaders: list[Any] = []
         self.next_check = self._first_check(0)
 
     # -- install / restore -----------------------------------------------------------------
-    def install(self, start_iter: int = 0) -> bool:
-        """Install the handlers (main thread only); returns whether they were installed."""
+    def install(self, start_iter: int = 0, loaders: Sequence[Any] = ()) -> bool:
+        """Install the handlers (main thread only); returns whether they were installed.
+
+        ``loaders``' worker processes will ignore the signals: torchrun, SLURM and Kubernetes
+        signal every process of the job, and a DataLoader worker killed by SIGTERM makes the
+        main process fail before it reaches the boundary where it saves. The main process
+        shuts its workers down itself (and they exit on their own if it dies).
+        """
         self.next_check = self._first_check(start_iter)
         if not self.enabled:
             return False
@@ -115,17 +121,25 @@ class Preemption:
             return False
         for signum in self.signals:
             self._previous[signum] = signal.signal(signum, self._handle)
+        for loader in loaders:
+            if getattr(loader, "num_workers", 0) > 0 and hasattr(loader, "worker_init_fn"):
+                loader.worker_init_fn = _WorkerIgnoresSignals(loader.worker_init_fn, self.signals)
+                self._loaders.append(loader)
         return True
 
     def restore(self) -> None:
-        """Put back the handlers that were there before ``install``."""
+        """Put back the handlers (and the loaders' ``worker_init_fn``) from before ``install``."""
         for signum, previous in self._previous.items():
             signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
         self._previous.clear()
+        for loader in self._loaders:
+            if isinstance(loader.worker_init_fn, _WorkerIgnoresSignals):
+                loader.worker_init_fn = loader.worker_init_fn.fn
+        self._loaders.clear()
 
     def _first_check(self, start_iter: int) -> int:
-        if self.distributed:  # every rank reaches the same multiples: the collectives line up
-            return (start_iter // self.check_interval + 1) * self.check_interval
+        if self.distributed:  # after every check_interval-th iteration, the same on every rank
+            return (start_iter // self.check_interval + 1) * self.check_interval - 1
         return NEVER.next_check  # single process: only the handler makes the check fire
 
     def _handle(self, signum: int, frame: Any) -> None:
@@ -178,6 +192,20 @@ class Preemption:
         if self.requeue:
             _requeue()
         raise SystemExit(128 + signum)
+
+
+class _WorkerIgnoresSignals:
+    """A DataLoader ``worker_init_fn`` that first makes the worker ignore the preemption signals."""
+
+    def __init__(self, fn: Any, signals: Sequence[int]) -> None:
+        self.fn = fn
+        self.signals = list(signals)
+
+    def __call__(self, worker_id: int) -> None:
+        for signum in self.signals:
+            signal.signal(signum, signal.SIG_IGN)
+        if self.fn is not None:
+            self.fn(worker_id)
 
 
 def _checkpoint_location(runner: Any, done: int) -> tuple[str, str]:

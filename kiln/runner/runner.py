@@ -39,10 +39,10 @@ from kiln.registry import LOOPS, RUNNERS, build_from_cfg
 from kiln.runner import builders, config_checks
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
 from kiln.runner.errors import run_guard
-from kiln.runner.preemption import NEVER, Preemption
-from kiln.runner.safety import check_optimizer_numbers, check_train_data
 from kiln.runner.hook_list import HookList, merge_default_hooks
 from kiln.runner.loops import BaseLoop
+from kiln.runner.preemption import NEVER, Preemption
+from kiln.runner.safety import check_optimizer_numbers, check_train_data
 
 __all__ = ["Runner"]
 
@@ -351,7 +351,7 @@ class Runner:
             self._maybe_compile()
             preemption = Preemption(self._preemption_cfg)
             train_loop.preemption = preemption
-            preemption.install(train_loop.iter)
+            preemption.install(train_loop.iter, [train_loop.dataloader, self.val_dataloader])
             try:
                 model = train_loop.run()
             finally:
