@@ -20,6 +20,7 @@ import datetime
 import os
 import re
 import shutil
+import socket
 import subprocess
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,7 @@ import torch.distributed as torch_dist
 from kiln.errors import ConfigError
 
 __all__ = ["init_dist", "LAUNCHERS", "DEFAULT_TIMEOUT_S", "slurm_environment", "mpi_environment",
-           "first_host"]
+           "first_host", "register_rank", "report_failure", "describe_failed_ranks"]
 
 LAUNCHERS = ("none", "pytorch", "slurm", "mpi")
 DEFAULT_TIMEOUT_S = 600.0  # long enough for a slow checkpoint save on rank 0, short enough to notice a hang
@@ -69,6 +70,71 @@ def init_dist(launcher: str, backend: str | None = None, timeout: float | dateti
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     torch_dist.init_process_group(backend=backend, timeout=_timedelta(timeout), **kwargs)
+    register_rank()
+
+
+# -- naming the rank that failed ---------------------------------------------------------------
+# gloo/nccl report a dead peer as "Connection closed by peer [10.0.0.2]:41023" or a timeout,
+# never as a rank. Each rank records its host and pid in the group's store at start, and its
+# exception when it fails; a surviving rank whose collective failed reads them back.
+_STORE_TIMEOUT = datetime.timedelta(seconds=2)
+
+
+def _store() -> Any:
+    # the default group's store (private accessor, stable since torch 1.x); None if unavailable
+    getter = getattr(torch_dist.distributed_c10d, "_get_default_store", None)
+    return getter() if getter is not None else None
+
+
+def register_rank() -> None:
+    """Record this rank's host and pid in the store (called by :func:`init_dist`)."""
+    try:
+        store = _store()
+        store.set(f"kiln/rank/{torch_dist.get_rank()}", f"{socket.gethostname()} {os.getpid()}")
+    except Exception:  # naming failed ranks is a diagnostic: never fail a run over it
+        pass
+
+
+def report_failure(exc: BaseException) -> None:
+    """Record that this rank failed with ``exc`` (peers name it in their own error)."""
+    try:
+        store = _store()
+        store.set_timeout(_STORE_TIMEOUT)
+        store.set(f"kiln/failed/{torch_dist.get_rank()}", f"{type(exc).__name__}: {exc}"[:300])
+    except Exception:
+        pass
+
+
+def describe_failed_ranks() -> str:
+    """Which other ranks failed, died or are stopped, as far as this rank can tell ('' if unknown)."""
+    try:
+        store, me = _store(), torch_dist.get_rank()
+        store.set_timeout(_STORE_TIMEOUT)
+        found = []
+        for rank in range(torch_dist.get_world_size()):
+            if rank == me:
+                continue
+            if store.check([f"kiln/failed/{rank}"]):
+                found.append(f"rank {rank} failed: {store.get(f'kiln/failed/{rank}').decode()}")
+                continue
+            host, pid = store.get(f"kiln/rank/{rank}").decode().split()
+            state = _process_state(int(pid)) if host == socket.gethostname() else None
+            if state:
+                found.append(f"rank {rank} (pid {pid}) {state}")
+    except Exception as exc:  # the store lives on rank 0 (or torchrun's agent): it may be gone too
+        return f"the group's store cannot be reached ({type(exc).__name__}): rank 0 or the launcher may have died"
+    return "; ".join(found)
+
+
+def _process_state(pid: int) -> str | None:
+    """'was killed' / 'is stopped (SIGSTOP?)' for a pid on this host, None when it runs normally."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "is gone (killed?)"
+    return {"Z": "was killed (zombie)", "X": "was killed", "T": "is stopped (SIGSTOP?)",
+            "t": "is stopped (traced)"}.get(state)
 
 
 def _timedelta(timeout: float | datetime.timedelta | None) -> datetime.timedelta:

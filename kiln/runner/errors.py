@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from kiln.dataset.dataloader import stop_workers
+from kiln.dist import is_distributed
+from kiln.dist.launch import describe_failed_ranks, report_failure
 from kiln.errors import add_origin
 
 __all__ = ["run_guard", "close_run", "log_fatal"]
@@ -32,9 +34,20 @@ def run_guard(runner: Any, phase: str) -> Iterator[None]:
     except BaseException as exc:
         where = _position(runner) if phase == "train" else ""
         add_origin(exc, f"during {phase}(){where}")
+        if is_distributed():
+            _name_failed_ranks(exc)
         log_fatal(runner, exc, phase)
         close_run(runner)
         raise
+
+
+def _name_failed_ranks(exc: BaseException) -> None:
+    """This rank tells the others it failed; a collective that failed names the ranks that did."""
+    report_failure(exc)
+    if isinstance(exc, (RuntimeError, TimeoutError)):  # what a failed collective raises
+        peers = describe_failed_ranks()
+        if peers:
+            exc.add_note(f"kiln: {peers}")
 
 
 def _position(runner: Any) -> str:
