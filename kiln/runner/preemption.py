@@ -176,6 +176,8 @@ class Preemption:
         done = runner.train_loop.state.state_dict()["iter"]  # iterations finished, this one included
         out_dir, filename = _checkpoint_location(runner, done)
         start = time.perf_counter()
+        # CheckpointHook deletes this one-off file once a periodic save after the resume succeeds
+        runner.message_hub.update_info("preempt_ckpt", os.path.join(out_dir, filename))
         path = runner.save_checkpoint(out_dir, filename, by_epoch=False,
                                       meta=dict(preempted_by=name))
         path = path or os.path.join(out_dir, filename)
