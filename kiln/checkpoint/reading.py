@@ -65,9 +65,10 @@ def verify_digest(filename: str) -> bool:
         while chunk := f.read(1 << 22):
             sha.update(chunk)
     if sha.hexdigest() != expected:
-        raise CheckpointError(f"checkpoint {filename!r} is corrupt: its sha256 is {sha.hexdigest()[:16]}..., "
+        raise CheckpointError(f"checkpoint {filename!r} is truncated or corrupt: its sha256 is {sha.hexdigest()[:16]}..., "
                               f"but {expected[:16]}... was recorded in {sidecar} when it was saved (the file "
-                              "changed on disk since; set KILN_VERIFY_CHECKPOINTS=0 to load it anyway)")
+                              "changed on disk since. If you rewrote it on purpose, delete the .sha256 file; "
+                              "KILN_VERIFY_CHECKPOINTS=0 skips every check)")
     return True
 
 

@@ -402,9 +402,11 @@ class Runner:
         if self._load_from is not None:
             return self._load_from
         if self._resume:
-            from kiln.checkpoint.utils import find_latest_checkpoint
+            if not hasattr(self, "_resume_source"):  # looked up once (init_weights and resume ask)
+                from kiln.runner.checkpointing import find_resume_checkpoint
 
-            return find_latest_checkpoint(self._work_dir)
+                self._resume_source = find_resume_checkpoint(self._work_dir)
+            return self._resume_source
         return None
 
     def _init_model_weights(self) -> None:
