@@ -79,7 +79,8 @@ def load_checkpoint_file(
         else:
             checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
-        raise _explain_load_error(filename, exc) from exc
+        shown = filename if path == filename else f"{filename} (cached at {path}: delete it to download again)"
+        raise _explain_load_error(shown, exc) from exc
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"checkpoint {filename!r} holds a {type(checkpoint).__name__}, "
                               "expected a dict (a state dict or a dict with a 'state_dict' entry)")
