@@ -18,7 +18,7 @@ from typing import Any
 from kiln.dataset.dataloader import stop_workers
 from kiln.dist import is_distributed
 from kiln.dist.launch import describe_failed_ranks, report_failure
-from kiln.errors import add_origin
+from kiln.errors import ConfigError, add_origin
 
 __all__ = ["run_guard", "close_run", "log_fatal"]
 
@@ -32,8 +32,9 @@ def run_guard(runner: Any, phase: str) -> Iterator[None]:
         close_run(runner)
         raise
     except BaseException as exc:
-        where = _position(runner) if phase == "train" else ""
-        add_origin(exc, f"during {phase}(){where}")
+        if not isinstance(exc, ConfigError):  # a config error names its key; it is not a position
+            where = _position(runner) if phase == "train" else ""
+            add_origin(exc, f"during {phase}(){where}")
         if is_distributed():
             _name_failed_ranks(exc)
         log_fatal(runner, exc, phase)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from kiln.dataset.seeded import SeededSamples
 from kiln.errors import ConfigError
 
 __all__ = ["check_train_data", "check_optimizer_numbers"]
@@ -23,7 +24,8 @@ def check_train_data(loader: Any) -> None:
     except TypeError:  # an IterableDataset without __len__: nothing to check up front
         return
     if size == 0:
-        raise ConfigError("train_dataloader.dataset", f"the dataset ({type(dataset).__name__}) is empty; "
+        inner = getattr(dataset, "dataset", dataset) if isinstance(dataset, SeededSamples) else dataset
+        raise ConfigError("train_dataloader.dataset", f"the dataset ({type(inner).__name__}) is empty; "
                                                        "training needs at least one sample")
 
 
