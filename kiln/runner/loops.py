@@ -297,7 +297,12 @@ class _EvalLoop(BaseLoop):
         with _autocast(self.fp16):
             outputs = getattr(runner.model, f"{mode}_step")(data_batch)
         outputs = self.losses.take(outputs)
-        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        try:
+            self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        except Exception as exc:
+            if not getattr(exc, "__notes__", None):  # an Evaluator already named its metric
+                add_origin(exc, f"in metric {type(self.evaluator).__name__}.process")
+            raise
         runner.call_hook(f"after_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
 
 
