@@ -1,7 +1,6 @@
 """A rank that raises, is SIGKILLed or is stopped (SIGSTOP) never leaves the others blocked: they
 exit with an error naming it within the configured process-group timeout (here 5 s)."""
 
-import json
 import os
 import signal
 import subprocess
@@ -9,7 +8,6 @@ import sys
 import textwrap
 
 import pytest
-
 from _launch import free_port
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="POSIX signals and /proc")
