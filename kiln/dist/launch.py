@@ -22,6 +22,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -105,8 +106,21 @@ def report_failure(exc: BaseException) -> None:
         pass
 
 
-def describe_failed_ranks() -> str:
-    """Which other ranks failed, died or are stopped, as far as this rank can tell ('' if unknown)."""
+def describe_failed_ranks(wait_s: float = 2.0) -> str:
+    """Which other ranks failed, died or are stopped, as far as this rank can tell ('' if unknown).
+
+    A peer's connection closes while the kernel is still tearing its process down (or just before
+    it records its failure), so this looks again for up to ``wait_s`` seconds (error path only).
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = _failed_ranks_now()
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _failed_ranks_now() -> str:
     try:
         store, me = _store(), torch_dist.get_rank()
         store.set_timeout(_STORE_TIMEOUT)
