@@ -71,5 +71,9 @@ class SeededSamples(Dataset):
             raise AttributeError(name)  # during unpickling in a worker, before __init__'s fields exist
         return getattr(self.dataset, name)
 
+    @property  # type: ignore[misc]
+    def __class__(self):  # isinstance(loader.dataset, MyDataset) keeps working through the wrapper
+        return type(self.dataset)
+
     def __repr__(self) -> str:
         return f"SeededSamples({self.dataset!r})"
