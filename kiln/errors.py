@@ -21,3 +21,15 @@ class ConfigError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint file cannot be read (missing, truncated, corrupt, unsafe) or does not fit."""
+
+
+def add_origin(exc: BaseException, where: str) -> None:
+    """Name where ``exc`` came from (``in hook CheckpointHook.after_train_iter``) as a note.
+
+    The exception keeps its type (an ``except KeyError`` still catches it); Python prints the
+    note under the message, and DataLoader workers forward it with the traceback text. Called
+    only on the error path, so the normal path costs one ``try`` (free in Python 3.11+).
+    """
+    note = f"kiln: raised {where}"
+    if note not in getattr(exc, "__notes__", ()):
+        exc.add_note(note)

@@ -32,7 +32,7 @@ from kiln.logging import print_log
 
 __all__ = [
     "load_checkpoint_file", "load_state_dict", "load_checkpoint", "LoadReport",
-    "unwrap_state_dict", "select_prefix", "checkpoint_source",
+    "unwrap_state_dict", "select_prefix", "checkpoint_source", "compare_state_dict", "revise_keys",
 ]
 
 _NESTING_KEYS = ("state_dict", "model")
@@ -79,7 +79,8 @@ def load_checkpoint_file(
         else:
             checkpoint = torch.load(path, map_location=map_location, weights_only=False)
     except Exception as exc:
-        raise _explain_load_error(filename, exc) from exc
+        shown = filename if path == filename else f"{filename} (cached at {path}: delete it to download again)"
+        raise _explain_load_error(shown, exc) from exc
     if not isinstance(checkpoint, Mapping):
         raise CheckpointError(f"checkpoint {filename!r} holds a {type(checkpoint).__name__}, "
                               "expected a dict (a state dict or a dict with a 'state_dict' entry)")
@@ -196,7 +197,19 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bo
         CheckpointError: ``strict`` and the keys or shapes do not match (message holds the table).
     """
     module = _unwrap_model(module)
-    own = module.state_dict(keep_vars=True)
+    report, loadable = compare_state_dict(module, state_dict)
+    if strict and not report.ok:
+        raise CheckpointError(report.table())
+    module.load_state_dict(loadable, strict=False)
+    return report
+
+
+def compare_state_dict(module: nn.Module, state_dict: Mapping[str, Any]) -> tuple[LoadReport, dict[str, Any]]:
+    """What would not fit if ``state_dict`` were loaded into ``module``, and the entries that would.
+
+    Nothing is loaded: resume uses it to refuse another model's checkpoint before any change.
+    """
+    own = _unwrap_model(module).state_dict(keep_vars=True)
     report = LoadReport()
     loadable = {}
     for key, value in state_dict.items():  # the one pass over the checkpoint's keys
@@ -208,10 +221,7 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bo
         else:
             loadable[key] = value
     report.missing = [k for k in own if k not in state_dict and not k.endswith("num_batches_tracked")]
-    if strict and not report.ok:
-        raise CheckpointError(report.table())
-    module.load_state_dict(loadable, strict=False)
-    return report
+    return report, loadable
 
 
 def load_checkpoint(

@@ -9,25 +9,37 @@ checkpoint to resume from instead.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 from typing import Any
 
 from kiln.checkpoint.loading import load_checkpoint_file
+from kiln.checkpoint.saving import digest_path
 from kiln.errors import CheckpointError
 
-__all__ = ["read_checkpoint", "find_previous_checkpoint"]
+__all__ = ["read_checkpoint", "find_previous_checkpoint", "verify_digest", "find_checkpoints"]
 
 
-def read_checkpoint(filename: str, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read a kiln or MMEngine checkpoint safely (no arbitrary unpickling).
+def read_checkpoint(filename: str, map_location: Any = "cpu", verify: bool | None = None) -> dict[str, Any]:
+    """Read a kiln or MMEngine checkpoint safely (no arbitrary unpickling), verifying its digest.
+
+    Args:
+        filename: The checkpoint.
+        map_location: Passed to ``torch.load``.
+        verify: Check the file against its ``<file>.sha256`` sidecar (written by kiln's saves)
+            before loading it. None: yes, unless the environment sets ``KILN_VERIFY_CHECKPOINTS=0``
+            (for huge files, where the extra read costs too long). A file without a sidecar
+            (MMEngine's, downloaded, older kiln) loads unverified.
 
     Raises:
         FileNotFoundError: ``filename`` does not exist.
-        CheckpointError: It is truncated/corrupt; the message suggests the previous checkpoint
-            in the same directory, if there is one.
+        CheckpointError: It is truncated/corrupt or does not match its digest; the message
+            suggests the previous checkpoint in the same directory, if there is one.
     """
     try:
+        if verify if verify is not None else os.environ.get("KILN_VERIFY_CHECKPOINTS", "1") != "0":
+            verify_digest(filename)
         checkpoint = load_checkpoint_file(filename, map_location)  # reads MMEngine files inertly too
     except CheckpointError as exc:
         previous = find_previous_checkpoint(filename)
@@ -37,15 +49,48 @@ def read_checkpoint(filename: str, map_location: Any = "cpu") -> dict[str, Any]:
     return checkpoint
 
 
+def verify_digest(filename: str) -> bool:
+    """Compare ``filename`` with its ``.sha256`` sidecar; False when there is none to compare with.
+
+    Raises:
+        CheckpointError: the file's sha256 differs from the one recorded when it was saved.
+    """
+    sidecar = digest_path(filename)
+    if not os.path.isfile(sidecar) or not os.path.isfile(filename):
+        return False
+    with open(sidecar, encoding="utf-8") as f:
+        expected = f.read().split()[0] if os.path.getsize(sidecar) else ""
+    sha = hashlib.sha256()
+    with open(filename, "rb") as f:
+        while chunk := f.read(1 << 22):
+            sha.update(chunk)
+    if sha.hexdigest() != expected:
+        raise CheckpointError(f"checkpoint {filename!r} is truncated or corrupt: its sha256 is {sha.hexdigest()[:16]}..., "
+                              f"but {expected[:16]}... was recorded in {sidecar} when it was saved (the file "
+                              "changed on disk since. If you rewrote it on purpose, delete the .sha256 file; "
+                              "KILN_VERIFY_CHECKPOINTS=0 skips every check)")
+    return True
+
+
+def find_checkpoints(directory: str) -> list[str]:
+    """The ``epoch_N.pth``/``iter_N.pth`` files in ``directory``, newest (by mtime, then N) first."""
+    found = []
+    for path in glob.glob(os.path.join(glob.escape(directory), "*.pth")):
+        match = re.fullmatch(r"(epoch|iter)_(\d+)\.pth", os.path.basename(path))
+        if match:
+            found.append((os.path.getmtime(path), int(match.group(2)), os.path.abspath(path)))
+    return [path for _, _, path in sorted(found, reverse=True)]
+
+
 def find_previous_checkpoint(filename: str) -> str | None:
     """The newest other ``epoch_N.pth``/``iter_N.pth`` in the directory of ``filename``."""
     directory = os.path.dirname(os.path.abspath(os.fspath(filename)))
     own = os.path.abspath(os.fspath(filename))
     found = []
-    for path in glob.glob(os.path.join(directory, "*.pth")):
-        match = re.fullmatch(r"(epoch|iter)_(\d+)\.pth", os.path.basename(path))
-        if match and os.path.abspath(path) != own:
-            found.append((int(match.group(2)), os.path.getmtime(path), path))
+    for path in find_checkpoints(directory):
+        match = re.fullmatch(r"(?:epoch|iter)_(\d+)\.pth", os.path.basename(path))
+        if path != own:
+            found.append((int(match.group(1)), os.path.getmtime(path), path))
     own_match = re.fullmatch(r"(?:epoch|iter)_(\d+)\.pth", os.path.basename(own))
     if own_match:  # prefer ones before the broken file
         earlier = [f for f in found if f[0] < int(own_match.group(1))]

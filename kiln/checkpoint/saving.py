@@ -1,10 +1,13 @@
 """Atomic, streaming checkpoint saving with a format that loads under ``weights_only=True``.
 
 A checkpoint that is half written when the process dies (SIGKILL, power loss, a full disk) must
-never replace a good one. So every save goes to a temporary file in the target directory
+never replace a good one, and one that was damaged later must not load silently. So every save goes to a temporary file in the target directory
 (same filesystem, so the final ``os.replace`` is atomic), is fsynced, renamed over the target,
 and the directory entry is fsynced too. ``torch.save`` writes straight into that file: the
 checkpoint is never serialised into an in-memory buffer first (MMEngine holds it twice in RAM).
+The bytes are hashed (sha256) as they stream to disk, and the digest is written next to the file
+as ``<file>.sha256`` (``sha256sum -c`` reads it); ``kiln.checkpoint.reading`` verifies it on
+resume and ``load_from``.
 
 Example:
     >>> import torch
@@ -14,7 +17,10 @@ Example:
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import os
+import shutil
 import tempfile
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
@@ -24,7 +30,10 @@ import torch
 
 from kiln.errors import CheckpointError
 
-__all__ = ["save_checkpoint", "atomic_save", "to_plain", "save_safetensors"]
+__all__ = ["save_checkpoint", "atomic_save", "to_plain", "save_safetensors", "HashingWriter", "digest_path",
+           "write_digest", "DIGEST_SUFFIX"]
+
+DIGEST_SUFFIX = ".sha256"
 
 _SCALARS = (bool, int, float, complex, str, bytes, type(None))
 _TORCH_PLAIN = (torch.Tensor, torch.Size, torch.dtype, torch.device)
@@ -100,32 +109,113 @@ def atomic_save(obj: Any, filename: str | os.PathLike, writer: Callable[[Any, st
     directory = os.path.dirname(target)
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory)
+    digest = None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint gets the usual mode
         if writer is None:
             with os.fdopen(fd, "wb") as f:  # torch.save streams records straight into the file
                 fd = -1
-                torch.save(obj, f)
+                hashing = HashingWriter(f)  # the digest is computed from the bytes as they are written
+                torch.save(obj, hashing)
                 f.flush()
                 os.fsync(f.fileno())
+                digest = hashing.hexdigest()
         else:
             os.close(fd)
             fd = -1
             writer(obj, tmp)
             _fsync_file(tmp)
+        _remove_quietly(digest_path(target))  # never leave the old file's digest beside the new file
         os.replace(tmp, target)
     except BaseException as exc:
         if fd >= 0:
             os.close(fd)
         _remove_quietly(tmp)
         if isinstance(exc, (OSError, RuntimeError)):
-            raise CheckpointError(
-                f"could not save checkpoint {target}: {exc}. Nothing was replaced: the previous file "
-                f"(if any) is intact and the partial temporary file was removed. Check free disk space "
-                f"and file-size limits in {directory}.") from exc
+            raise CheckpointError(_save_failure(target, exc, obj)) from exc
         raise
     _fsync_dir(directory)
+    if digest is not None:
+        write_digest(target, digest)
     return target
+
+
+def _save_failure(target: str, exc: BaseException, obj: Any) -> str:
+    """The save error message; a full disk says so plainly (torch reports it as 'unexpected pos')."""
+    directory = os.path.dirname(target)
+    intact = ("Nothing was replaced: the previous file (if any) is intact and the partial temporary "
+              "file was removed.")
+    if _is_enospc(exc):
+        needed = _tensor_bytes(obj)
+        free = shutil.disk_usage(directory).free
+        return (f"could not save checkpoint {target}: No space left on device (ENOSPC). The checkpoint "
+                f"needs about {_mb(needed)} and {directory} has {_mb(free)} free. {intact} Free some "
+                f"space (max_keep_ckpts=N needs room for N+1 checkpoints while the newest is written).")
+    return (f"could not save checkpoint {target}: {exc}. {intact} Check free disk space and file-size "
+            f"limits in {directory}.")
+
+
+def _is_enospc(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return True
+        if "No space left on device" in str(exc):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _tensor_bytes(obj: Any) -> int:
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, Mapping):
+        return sum(_tensor_bytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_tensor_bytes(v) for v in obj)
+    return 0
+
+
+def _mb(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB"
+
+
+class HashingWriter:
+    """A write-only file object that passes bytes through to ``f`` and hashes them on the way.
+
+    ``torch.save`` writes the checkpoint through it, so the digest costs no second read of the
+    file (sha256 runs at ~1–2 GB/s, next to a disk write; see benchmarks/checkpoint_io.py).
+    """
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._sha = hashlib.sha256()
+
+    def write(self, data: Any) -> int:
+        self._sha.update(data)
+        return self._f.write(data)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def digest_path(checkpoint: str | os.PathLike) -> str:
+    """The sidecar holding a checkpoint's sha256: ``epoch_3.pth.sha256`` (``sha256sum -c`` format)."""
+    return os.fspath(checkpoint) + DIGEST_SUFFIX
+
+
+def write_digest(checkpoint: str, digest: str) -> None:
+    """Write the sidecar atomically (a missing sidecar means 'not verified', never 'corrupt')."""
+    def write_text(text: str, tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+
+    try:
+        atomic_save(f"{digest}  {os.path.basename(checkpoint)}\n", digest_path(checkpoint), writer=write_text)
+    except CheckpointError:  # the checkpoint itself is complete: only its verification is lost
+        pass
 
 
 def save_checkpoint(checkpoint: Mapping[str, Any], filename: str | os.PathLike,

@@ -21,14 +21,15 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import DataLoader, IterableDataset, Sampler
 
 from kiln.dist import get_rank, get_world_size
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 from kiln.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS, build_from_cfg
 
-__all__ = ["build_dataloader", "SlicedDataset", "worker_init_fn", "find_sampler", "loader_batch_size", "skip_batches"]
+__all__ = ["build_dataloader", "SlicedDataset", "worker_init_fn", "find_sampler", "loader_batch_size",
+           "skip_batches", "stop_workers"]
 
 
 def worker_init_fn(worker_id: int, num_workers: int, rank: int, seed: int, sampler: Any = None) -> None:
@@ -151,12 +152,39 @@ def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = Non
         init_fn = functools.partial(worker_init_fn, num_workers=num_workers, rank=get_rank(),
                                     seed=seed, sampler=sampler)
 
+    dataset = _seeded(dataset, seed, _epoch_sampler(sampler, batch_sampler))
     try:
         return DataLoader(dataset=dataset, sampler=None if batch_sampler is not None else sampler,
                           batch_sampler=batch_sampler, collate_fn=collate_fn,
                           worker_init_fn=init_fn, **cfg)
     except TypeError as exc:
         raise ConfigError(path, f"DataLoader rejected the arguments: {exc}") from exc
+
+
+def _seeded(dataset: Any, seed: int | None, sampler: Any) -> Any:
+    """Map-style datasets get per-sample worker seeds and index-naming errors (:mod:`kiln.dataset.seeded`)."""
+    if isinstance(dataset, IterableDataset) or not (hasattr(dataset, "__getitem__") and hasattr(dataset, "__len__")):
+        return dataset
+    from kiln.dataset.seeded import SeededSamples
+
+    return SeededSamples(dataset, seed, sampler)
+
+
+def _epoch_sampler(sampler: Any, batch_sampler: Any) -> Any:
+    """The index sampler that knows the epoch: ``sampler`` or the one inside ``batch_sampler``."""
+    inner = getattr(batch_sampler, "sampler", None)
+    return sampler if hasattr(sampler, "set_epoch") or inner is None else inner
+
+
+def stop_workers(iterator: Any, loader: Any = None) -> None:
+    """Shut down the worker processes of a DataLoader iterator (and of a persistent one)."""
+    persistent = getattr(loader, "_iterator", None)
+    for it in (iterator, persistent):
+        shutdown = getattr(it, "_shutdown_workers", None)
+        if shutdown is not None:
+            shutdown()
+    if persistent is not None:
+        loader._iterator = None  # a later pass starts fresh workers
 
 
 def find_sampler(loader: Any) -> Sampler | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, add_origin
 from kiln.evaluator import dump_results  # noqa: F401 - registers DumpResults in METRICS
 from kiln.evaluator.metric import BaseMetric
 from kiln.registry import EVALUATOR, METRICS
@@ -63,7 +63,11 @@ class Evaluator:
         samples = [_to_plain(s) for s in data_samples]
         for metric in self.metrics:
             # Positional on purpose: seed metrics name the parameters differently (data, preds).
-            metric.process(data_batch, samples)
+            try:
+                metric.process(data_batch, samples)
+            except Exception as exc:
+                add_origin(exc, f"in metric {type(metric).__name__}.process")
+                raise
 
     def evaluate(self, size: int) -> dict[str, Any]:
         """Merge every metric's ``evaluate(size)``; two metrics may not produce the same key."""

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from kiln import dist
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, add_origin
 from kiln.evaluator.collect import collect_results, to_cpu
 from kiln.logging import print_log
 
@@ -83,7 +83,11 @@ class BaseMetric(metaclass=ABCMeta):
         collected = collect_results(self.results, size, self.collect_device, tmpdir=self.collect_dir)
         metrics = None
         if dist.is_main_process():
-            metrics = self.compute_metrics(to_cpu(collected))
+            try:
+                metrics = self.compute_metrics(to_cpu(collected))
+            except Exception as exc:
+                add_origin(exc, f"in metric {type(self).__name__}.compute_metrics")
+                raise
             if self.prefix:
                 metrics = {f"{self.prefix}/{k}": v for k, v in metrics.items()}
         metrics = dist.broadcast_object(metrics)

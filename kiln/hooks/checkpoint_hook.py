@@ -23,6 +23,7 @@ from typing import Any
 
 from kiln.checkpoint.async_save import PendingSaves
 from kiln.checkpoint.model_state import default_save_format
+from kiln.checkpoint.saving import DIGEST_SUFFIX
 from kiln.dist import is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
@@ -193,8 +194,9 @@ class CheckpointHook(Hook):
         hub = runner.message_hub
         self.last_ckpt = hub.get_info("last_ckpt", self.last_ckpt)
         self.keep_ckpt_ids = list(hub.get_info("keep_ckpt_ids", self.keep_ckpt_ids) or [])
+        single = len(self.key_indicators) == 1  # several keys are stored as best_ckpt_<key>
         for key in self.key_indicators:
-            self.best_ckpt_path[key] = hub.get_info(self._info_key("best_ckpt", key))
+            self.best_ckpt_path[key] = hub.get_info(self._info_key("best_ckpt", key, single))
 
     def after_train_epoch(self, runner) -> None:
         if not self.by_epoch:
@@ -237,10 +239,20 @@ class CheckpointHook(Hook):
     def _save_periodic(self, runner, step: int) -> None:
         filename = self.filename_tmpl.format(step)
         self._pending.wait_all()  # the previous save is complete before this one starts
+        hub = runner.message_hub
+        expired: list[int] = []
+        if self.max_keep_ckpts > 0:
+            # The window as it is once this file is saved goes INTO the checkpoint: a run resumed
+            # from it then knows this very file, and deletes it when it falls out of the window.
+            if step not in self.keep_ckpt_ids:
+                self.keep_ckpt_ids.append(step)
+            expired = self.keep_ckpt_ids[:-self.max_keep_ckpts]
+            self.keep_ckpt_ids = self.keep_ckpt_ids[-self.max_keep_ckpts:]
+            hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
         saved = runner.save_checkpoint(self.out_dir, filename, save_optimizer=self.save_optimizer,
                                        save_param_scheduler=self.save_param_scheduler, meta=None,
                                        by_epoch=self.by_epoch, **self._save_kwargs())
-        self._pending.after(saved, lambda: self._after_periodic_save(runner, step, filename))
+        self._pending.after(saved, lambda: self._after_periodic_save(runner, filename, expired))
 
     def _save_kwargs(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"save_format": "dcp"} if self.save_format == "dcp" else {}
@@ -248,21 +260,19 @@ class CheckpointHook(Hook):
             kwargs["async_save"] = True
         return kwargs
 
-    def _after_periodic_save(self, runner, step: int, filename: str) -> None:
-        """Bookkeeping once the checkpoint is on disk: last_checkpoint, then pruning old ones."""
-        self.last_ckpt = os.path.join(self.out_dir, filename)
+    def _after_periodic_save(self, runner, filename: str, expired: list[int]) -> None:
+        """Bookkeeping once the checkpoint is on disk: last_checkpoint, then deleting old ones."""
         hub = runner.message_hub
+        self.last_ckpt = os.path.join(self.out_dir, filename)
         hub.update_info("last_ckpt", self.last_ckpt)
         if is_main_process():
             self._write_last_checkpoint(runner.work_dir, self.last_ckpt)
-        if self.max_keep_ckpts > 0:
-            if step not in self.keep_ckpt_ids:
-                self.keep_ckpt_ids.append(step)
-            while len(self.keep_ckpt_ids) > self.max_keep_ckpts:  # the new file is on disk now
-                old = self.keep_ckpt_ids.pop(0)
-                if is_main_process():
-                    _remove(os.path.join(self.out_dir, self.filename_tmpl.format(old)))
-            hub.update_info("keep_ckpt_ids", list(self.keep_ckpt_ids))
+            for old in expired:  # the new file is on disk now
+                _remove(os.path.join(self.out_dir, self.filename_tmpl.format(old)))
+            preempted = hub.get_info("preempt_ckpt")  # a preemption's one-off iter_N.pth
+            if self.max_keep_ckpts > 0 and preempted and preempted != self.last_ckpt:
+                _remove(preempted)
+        hub.update_info("preempt_ckpt", None)
 
     @staticmethod
     def _write_last_checkpoint(work_dir: str, path: str) -> None:
@@ -355,6 +365,8 @@ class CheckpointHook(Hook):
         digest = _sha256(tmp)[:8]
         final = f"{stem}-{digest}{ext}"
         os.replace(tmp, final)
+        if os.path.exists(tmp + DIGEST_SUFFIX):
+            os.replace(tmp + DIGEST_SUFFIX, final + DIGEST_SUFFIX)
         print_log(f"The checkpoint {path} is published to {final}.", logger="current")
 
 
@@ -383,4 +395,5 @@ def _sha256(path: str) -> str:
 def _remove(path: str) -> None:
     from kiln.checkpoint.dcp import remove_checkpoint
 
-    remove_checkpoint(path)  # a file or a DCP directory
+    for name in (path, path + DIGEST_SUFFIX):  # a checkpoint goes with its digest sidecar
+        remove_checkpoint(name)  # a file or a DCP directory; missing is fine

@@ -31,7 +31,7 @@ from kiln.checkpoint.dcp import (
     read_dcp_state,
     save_dcp,
 )
-from kiln.checkpoint.loading import apply_state, unwrap_state_dict
+from kiln.checkpoint.loading import apply_state, compare_state_dict, unwrap_state_dict
 from kiln.checkpoint.loading import revise_keys as revise_state_keys
 from kiln.checkpoint.mmengine_compat import message_hub_to_plain
 from kiln.checkpoint.model_state import (
@@ -42,7 +42,7 @@ from kiln.checkpoint.model_state import (
     load_full_model_state,
     load_optimizer_state,
 )
-from kiln.checkpoint.reading import read_checkpoint
+from kiln.checkpoint.reading import find_checkpoints, read_checkpoint
 from kiln.checkpoint.rng import rng_state, set_rng_state
 from kiln.checkpoint.saving import save_checkpoint as save_checkpoint_file
 from kiln.checkpoint.saving import to_plain
@@ -51,7 +51,8 @@ from kiln.errors import CheckpointError
 from kiln.logging import print_log
 from kiln.model.wrappers.utils import unwrap_model
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint", "resume_position"]
+__all__ = ["save_checkpoint", "load_checkpoint", "resume", "build_checkpoint", "resume_position",
+           "check_same_model", "find_resume_checkpoint"]
 
 # Scheduler state entries that record progress; every other entry is configuration.
 _SCHEDULER_PROGRESS_KEYS = frozenset({
@@ -233,13 +234,19 @@ def load_checkpoint(runner, filename: str, map_location: Any = "cpu", strict: bo
         return _load_dcp(runner, filename, strict)
     checkpoint = read_checkpoint(filename, map_location)
     runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
-    if is_sharded(runner.model):  # a full state dict, sliced to this rank's shards
-        load_full_model_state(_state_model(runner), revise_state_keys(unwrap_state_dict(checkpoint), revise_keys),
-                              strict=strict)
-    else:
-        apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise_keys)
+    _apply_file_weights(runner, checkpoint, strict=strict, revise=revise_keys)
     print_log(f"Load checkpoint from {filename}", logger="current")
     return checkpoint
+
+
+def _apply_file_weights(runner, checkpoint: Mapping[str, Any], strict: bool,
+                        revise: Sequence[tuple[str, str]]) -> None:
+    """A file's full state dict into the model; a sharded model gets it sliced to its shards."""
+    if is_sharded(runner.model):
+        load_full_model_state(_state_model(runner), revise_state_keys(unwrap_state_dict(checkpoint), revise),
+                              strict=strict)
+    else:
+        apply_state(unwrap_model(runner.model), checkpoint, strict=strict, revise=revise)
 
 
 def _load_dcp(runner, directory: str, strict: bool) -> dict[str, Any]:
@@ -261,7 +268,16 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
     """
     if map_location == "default":
         map_location = get_device()
-    checkpoint = load_checkpoint(runner, filename, map_location=map_location)
+    if is_dcp_checkpoint(filename):  # DCP checks keys and shapes itself (strict), resharding
+        checkpoint = _load_dcp(runner, filename, strict=True)
+    else:
+        checkpoint = read_checkpoint(filename, map_location)
+        if not is_sharded(runner.model):  # a sharded model's own state dict holds shard shapes
+            check_same_model(runner, checkpoint, filename)  # before anything changes
+        runner.call_hook("after_load_checkpoint", checkpoint=checkpoint)
+        _apply_file_weights(runner, checkpoint, strict=is_sharded(runner.model),
+                            revise=((r"^module\.", ""),))
+        print_log(f"Load checkpoint from {filename}", logger="current")
     meta = checkpoint.get("meta", {})
     loop = _train_loop(runner)
     if loop is not None:
@@ -288,6 +304,67 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
 
 def _global_batch(loop, world_size: int) -> int:
     return int(getattr(loop, "batch_size", 1)) * world_size
+
+
+def check_same_model(runner, checkpoint: Mapping[str, Any], filename: str) -> None:
+    """Resume is strict: the checkpoint's weights must fit the model key for key, shape for shape.
+
+    A checkpoint of another model used to load partly (mismatches were a warning) and then crash
+    deep inside the optimizer. ``load_from`` stays lenient (fine-tuning loads what fits).
+
+    Raises:
+        CheckpointError: naming the first mismatching keys, before any state has changed.
+    """
+    state = revise_state_keys(unwrap_state_dict(checkpoint), [(r"^module\.", "")])
+    report, _ = compare_state_dict(unwrap_model(runner.model), state)
+    if report.ok:
+        return
+    problems = [f"{k}: checkpoint {c} vs model {m}" for k, c, m in report.mismatched[:3]]
+    problems += [f"{k}: missing in the checkpoint" for k in report.missing[:3]]
+    problems += [f"{k}: not in the model" for k in report.unexpected[:3]]
+    count = len(report.mismatched) + len(report.missing) + len(report.unexpected)
+    raise CheckpointError(
+        f"cannot resume from {filename}: it does not hold this model's weights ({count} key(s) differ; "
+        f"first: {'; '.join(problems[:5])}). Nothing was changed. To start from its weights anyway, "
+        "use load_from=<file> with resume=False (loads what fits and reports the rest).")
+
+
+def find_resume_checkpoint(work_dir: str) -> str | None:
+    """The checkpoint ``resume=True`` continues from (MMEngine: the latest one in ``work_dir``).
+
+    ``work_dir/last_checkpoint`` when it names an existing file; otherwise (missing, empty, or
+    pointing at a file that is gone) the newest ``epoch_N``/``iter_N`` checkpoint in ``work_dir``
+    that loads, saying so. Training from scratch here would overwrite ``last_checkpoint`` and
+    orphan the real progress.
+
+    Raises:
+        CheckpointError: checkpoints exist but none of them loads.
+    """
+    pointer = os.path.join(work_dir, "last_checkpoint")
+    named = None
+    if os.path.isfile(pointer):
+        with open(pointer, encoding="utf-8") as f:
+            named = f.read().strip() or None
+    if named is not None and os.path.isfile(named):
+        return named
+    candidates = find_checkpoints(work_dir)
+    if not candidates:
+        return named  # None, or a missing file whose error names it
+    why = "is empty" if os.path.isfile(pointer) and named is None else (
+        f"names {named}, which does not exist" if named else "does not exist")
+    failures = []
+    for path in candidates:
+        try:
+            read_checkpoint(path, "cpu")
+        except (CheckpointError, OSError) as exc:
+            failures.append(f"{os.path.basename(path)}: {str(exc).splitlines()[0][:200]}")
+            continue
+        skipped = f" (skipped, unreadable: {'; '.join(failures)})" if failures else ""
+        print_log(f"{pointer} {why}; resuming from the newest checkpoint that loads: {path}{skipped}",
+                  logger="current", level=_WARNING)
+        return path
+    raise CheckpointError(f"resume=True: {pointer} {why} and none of the {len(candidates)} checkpoint(s) in "
+                          f"{work_dir} loads: {'; '.join(failures)}")
 
 
 def _restore_loop(runner, loop, checkpoint: Mapping[str, Any]) -> None:

@@ -16,37 +16,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as torch_dist
 
 from kiln.dist import broadcast_object, get_rank, get_world_size, is_distributed
+from kiln.dist.launch import init_dist  # moved to kiln.dist; re-exported for old imports
 from kiln.errors import ConfigError
 from kiln.logging import print_log
 
 __all__ = ["setup_env", "init_dist", "set_random_seed", "make_timestamp", "collect_env"]
-
-_LAUNCHERS = ("none", "pytorch")
-
-
-def init_dist(launcher: str, backend: str = "nccl", **kwargs: Any) -> None:
-    """Initialise the default process group from torchrun's environment variables.
-
-    ``launcher='pytorch'`` reads ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
-    ``MASTER_PORT``. ``nccl`` without CUDA falls back to ``gloo`` (CPU runs, CI).
-    """
-    if launcher not in _LAUNCHERS:
-        raise ConfigError("launcher", f"expected one of {_LAUNCHERS}, but got {launcher!r}")
-    if launcher == "none" or is_distributed():
-        return
-    missing = [k for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
-    if missing:
-        raise ConfigError("launcher", f"launcher='pytorch' needs the environment variables "
-                                      f"{', '.join(missing)} (set by torchrun)")
-    if backend == "nccl" and not torch.cuda.is_available():
-        backend = "gloo"
-    if torch.cuda.is_available():
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    torch_dist.init_process_group(backend=backend, **kwargs)
-
 
 def _apply_mp_cfg(mp_cfg: Mapping[str, Any]) -> None:
     start_method = mp_cfg.get("mp_start_method")
@@ -81,18 +57,21 @@ def make_timestamp() -> str:
 
 
 def setup_env(env_cfg: Mapping[str, Any] | None, launcher: str) -> str:
-    """Apply ``env_cfg`` (cudnn_benchmark, mp_cfg, dist_cfg, resource_limit); return the timestamp."""
+    """Apply ``env_cfg`` (cudnn_benchmark, mp_cfg, dist_cfg, resource_limit); return the timestamp.
+
+    ``preemption`` is read by the Runner around ``train()`` (:mod:`kiln.runner.preemption`).
+    """
     env_cfg = dict(env_cfg or {})
-    unknown = set(env_cfg) - {"cudnn_benchmark", "mp_cfg", "dist_cfg", "resource_limit"}
+    unknown = set(env_cfg) - {"cudnn_benchmark", "mp_cfg", "dist_cfg", "resource_limit", "preemption"}
     if unknown:
         raise ConfigError("env_cfg", f"unknown key(s) {sorted(unknown)}; expected cudnn_benchmark, "
-                                     "mp_cfg, dist_cfg, resource_limit")
+                                     "mp_cfg, dist_cfg, resource_limit, preemption")
     if env_cfg.get("cudnn_benchmark"):
         torch.backends.cudnn.benchmark = True
     _apply_mp_cfg(env_cfg.get("mp_cfg") or {})
     dist_cfg = dict(env_cfg.get("dist_cfg") or {})
-    backend = dist_cfg.pop("backend", "nccl")
-    init_dist(launcher, backend, **dist_cfg)
+    backend = dist_cfg.pop("backend", None)
+    init_dist(launcher, backend, **dist_cfg)  # dist_cfg.timeout: seconds (kiln.dist.launch)
     _raise_file_limit(int(env_cfg.get("resource_limit", 4096)))
     return make_timestamp()
 

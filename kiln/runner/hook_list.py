@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, add_origin
 from kiln.hooks.hook import STAGES, Hook, Priority, get_priority
 from kiln.registry import HOOKS, build_from_cfg
 
@@ -80,6 +80,9 @@ class HookList:
                 method(runner, **kwargs)
             except TypeError as exc:  # name the hook: "got an unexpected keyword ... in <Hook>"
                 raise TypeError(f"{exc} in {method.__self__}") from exc
+            except Exception as exc:  # the error path only: the loop above allocates nothing
+                add_origin(exc, f"in hook {type(method.__self__).__name__}.{stage}")
+                raise
 
     def info(self) -> str:
         """The per-stage order block MMEngine logs at start."""

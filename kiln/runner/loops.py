@@ -15,11 +15,12 @@ import torch
 
 from kiln.checkpoint.rng import preserved_rng
 from kiln.dataset.dataloader import find_sampler, loader_batch_size, skip_batches
-from kiln.errors import ConfigError
+from kiln.errors import ConfigError, add_origin
 from kiln.evaluator.val_loss import EvalLosses
 from kiln.logging import print_log
 from kiln.registry import LOOPS
 from kiln.runner.loop_state import LoopState
+from kiln.runner.preemption import NEVER
 
 __all__ = ["BaseLoop", "EpochBasedTrainLoop", "IterBasedTrainLoop", "ValLoop", "TestLoop"]
 
@@ -73,6 +74,8 @@ class _TrainLoop(BaseLoop):
         super().__init__(runner, dataloader)
         self.state = LoopState()
         self.stop_training = False
+        self.preemption: Any = NEVER  # the Runner installs kiln.runner.preemption.Preemption in train()
+        self._iterator: Iterator[Any] | None = None
         self.val_begin = int(val_begin)
         self.val_interval = _positive_int(val_interval, f"{path}.val_interval")
         self._milestones, self._intervals = _interval_schedule(self.val_interval, dynamic_intervals, path)
@@ -111,18 +114,26 @@ class _TrainLoop(BaseLoop):
             self.sampler.set_epoch(self.state.epoch)
         seen = self.state.batch_idx_in_epoch
         if seen == 0:
-            return iter(self.dataloader)
+            self._iterator = iter(self.dataloader)
+            return self._iterator
         # The interrupted run drew the workers' base seed when this pass started, before the
         # checkpoint's RNG snapshot: creating the resumed iterator must not draw again.
         with preserved_rng():
-            return iter(skip_batches(self.dataloader, seen))
+            self._iterator = iter(skip_batches(self.dataloader, seen))
+        return self._iterator
 
     def run_iter(self, batch_idx: int, data_batch: Any) -> None:
         runner = self._runner
         runner.call_hook("before_train_iter", batch_idx=batch_idx, data_batch=data_batch)
-        outputs = runner.model.train_step(data_batch, optim_wrapper=runner.optim_wrapper)
+        try:
+            outputs = runner.model.train_step(data_batch, optim_wrapper=runner.optim_wrapper)
+        except Exception as exc:
+            add_origin(exc, f"in train_step at iteration {self.state.iter + 1}")
+            raise
         self.state.mark_iter_done()  # checkpoints saved by the next hooks count this iteration
         runner.call_hook("after_train_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
+        if self.state.iter >= self.preemption.next_check:  # one host-side int compare; no device sync
+            self.preemption.at_boundary(runner)  # a signal came: save here and exit
         self.state.finish_iter()
 
     def _update_val_interval(self, progress: int) -> None:
@@ -270,8 +281,10 @@ class _EvalLoop(BaseLoop):
         runner.call_hook(f"before_{mode}_epoch")
         runner.model.eval()
         self.losses = EvalLosses(mode)  # val_step's trailing loss element (kiln/evaluator/val_loss.py)
-        for batch_idx, data_batch in enumerate(self.dataloader):
+        self._iterator = iter(self.dataloader)  # kept: a failure stops its workers (runner.errors)
+        for batch_idx, data_batch in enumerate(self._iterator):
             self.run_iter(batch_idx, data_batch)
+        self._iterator = None
         metrics = self.losses.add_to(self.evaluator.evaluate(len(self.dataloader.dataset)))
         runner.call_hook(f"after_{mode}_epoch", metrics=metrics)
         runner.call_hook(f"after_{mode}")
@@ -284,7 +297,12 @@ class _EvalLoop(BaseLoop):
         with _autocast(self.fp16):
             outputs = getattr(runner.model, f"{mode}_step")(data_batch)
         outputs = self.losses.take(outputs)
-        self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        try:
+            self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+        except Exception as exc:
+            if not getattr(exc, "__notes__", None):  # an Evaluator already named its metric
+                add_origin(exc, f"in metric {type(self.evaluator).__name__}.process")
+            raise
         runner.call_hook(f"after_{mode}_iter", batch_idx=batch_idx, data_batch=data_batch, outputs=outputs)
 
 

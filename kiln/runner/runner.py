@@ -38,8 +38,11 @@ from kiln.model.wrappers.utils import unwrap_model
 from kiln.registry import LOOPS, RUNNERS, build_from_cfg
 from kiln.runner import builders, config_checks
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
+from kiln.runner.errors import run_guard
 from kiln.runner.hook_list import HookList, merge_default_hooks
 from kiln.runner.loops import BaseLoop
+from kiln.runner.preemption import NEVER, Preemption
+from kiln.runner.safety import check_optimizer_numbers, check_train_data
 
 __all__ = ["Runner"]
 
@@ -65,8 +68,9 @@ class Runner:
         data_preprocessor: Put into a model config that lacks one.
         load_from: Checkpoint whose weights are loaded before running (skips ``init_weights``).
         resume: Resume from ``load_from`` or from ``work_dir/last_checkpoint``.
-        launcher: ``'none'`` or ``'pytorch'`` (torchrun's environment variables).
-        env_cfg: ``cudnn_benchmark``, ``mp_cfg``, ``dist_cfg`` (backend), ``resource_limit``.
+        launcher: ``'none'``, ``'pytorch'`` (torchrun), ``'slurm'`` (srun) or ``'mpi'``.
+        env_cfg: ``cudnn_benchmark``, ``mp_cfg``, ``dist_cfg`` (backend, timeout in seconds),
+            ``resource_limit``, ``preemption`` (``signals``, ``requeue``, ``check_interval``).
         log_processor: ``LogProcessor`` arguments.
         log_level: Console/file log level.
         visualizer: A visualizer or its config (default: local scalars file).
@@ -125,6 +129,8 @@ class Runner:
         self._launcher = launcher
         self._timestamp = setup_env(env_cfg if env_cfg is not None else dict(dist_cfg=dict(backend="nccl")),
                                     launcher)
+        self._preemption_cfg = dict(env_cfg or {}).get("preemption")
+        Preemption(self._preemption_cfg, distributed=False)  # validated now; installed around train()
         self._rank, self._world_size, self._distributed = get_rank(), get_world_size(), is_distributed()
         # 5. randomness
         self._randomness_cfg = randomness
@@ -329,19 +335,29 @@ class Runner:
             raise TypeError(f"{type(model).__name__} has no val_step(data), but validation is configured")
         if self._train_loop is None:
             raise RuntimeError("Runner.train() needs train_dataloader, train_cfg and optim_wrapper")
-        train_loop = self.train_loop
-        self.optim_wrapper = self.build_optim_wrapper(self.optim_wrapper)
-        self.scale_lr(self.optim_wrapper, self.auto_scale_lr)
-        if self.param_schedulers is not None:
-            self.param_schedulers = self.build_param_scheduler(self.param_schedulers)
-        self.val_loop  # noqa: B018 - build it now: bad val config fails before training starts
-        self.call_hook("before_run")
-        self._init_model_weights()
-        self.load_or_resume()
-        self.optim_wrapper.initialize_count_status(self.model, train_loop.iter, train_loop.max_iters)
-        self._maybe_compile()
-        model = train_loop.run()
-        self.call_hook("after_run")
+        with run_guard(self, "train"):
+            train_loop = self.train_loop
+            check_train_data(train_loop.dataloader)  # an empty dataset fails before any weight changes
+            check_optimizer_numbers(self.optim_wrapper)
+            self.optim_wrapper = self.build_optim_wrapper(self.optim_wrapper)
+            self.scale_lr(self.optim_wrapper, self.auto_scale_lr)
+            if self.param_schedulers is not None:
+                self.param_schedulers = self.build_param_scheduler(self.param_schedulers)
+            self.val_loop  # noqa: B018 - build it now: bad val config fails before training starts
+            self.call_hook("before_run")
+            self._init_model_weights()
+            self.load_or_resume()
+            self.optim_wrapper.initialize_count_status(self.model, train_loop.iter, train_loop.max_iters)
+            self._maybe_compile()
+            preemption = Preemption(self._preemption_cfg)
+            train_loop.preemption = preemption
+            preemption.install(train_loop.iter, [train_loop.dataloader, self.val_dataloader])
+            try:
+                model = train_loop.run()
+            finally:
+                preemption.restore()
+                train_loop.preemption = NEVER
+            self.call_hook("after_run")
         return model
 
     def val(self) -> dict[str, Any]:
@@ -357,11 +373,12 @@ class Runner:
         if loop is None:
             raise RuntimeError(f"Runner.{mode}() needs {mode}_dataloader, {mode}_cfg and "
                                f"{mode}_evaluator when the runner is built")
-        self.call_hook("before_run")
-        self.load_or_resume()
-        self._maybe_compile()
-        metrics = loop.run()
-        self.call_hook("after_run")
+        with run_guard(self, mode):
+            self.call_hook("before_run")
+            self.load_or_resume()
+            self._maybe_compile()
+            metrics = loop.run()
+            self.call_hook("after_run")
         return metrics
 
     def build_optim_wrapper(self, optim_wrapper: Any) -> Any:
@@ -385,9 +402,11 @@ class Runner:
         if self._load_from is not None:
             return self._load_from
         if self._resume:
-            from kiln.checkpoint.utils import find_latest_checkpoint
+            if not hasattr(self, "_resume_source"):  # looked up once (init_weights and resume ask)
+                from kiln.runner.checkpointing import find_resume_checkpoint
 
-            return find_latest_checkpoint(self._work_dir)
+                self._resume_source = find_resume_checkpoint(self._work_dir)
+            return self._resume_source
         return None
 
     def _init_model_weights(self) -> None:

@@ -73,5 +73,5 @@ def test_file_size_limit_gives_clear_error_and_keeps_previous(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3, result.stderr
     assert "could not save checkpoint" in result.stdout and str(target) in result.stdout
-    assert sorted(os.listdir(tmp_path)) == ["epoch_1.pth", "last_checkpoint"], "temp file removed"
+    assert sorted(os.listdir(tmp_path)) == ["epoch_1.pth", "epoch_1.pth.sha256", "last_checkpoint"], "temp file removed"
     assert torch.equal(torch.load(target, weights_only=True)["v"], torch.full((1000,), 1.0))

@@ -58,7 +58,7 @@ def test_save_replaces_atomically_and_leaves_no_temp(tmp_path):
     save_checkpoint({"v": torch.tensor(1)}, target)
     save_checkpoint({"v": torch.tensor(2)}, target)
     assert torch.load(target, weights_only=True)["v"].item() == 2
-    assert os.listdir(tmp_path) == ["ckpt.pth"]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pth", "ckpt.pth.sha256"]
     assert oct(os.stat(target).st_mode & 0o777) != oct(0o600)  # usual mode, not mkstemp's
 
 
@@ -73,7 +73,7 @@ def test_failed_write_keeps_previous_and_removes_temp(tmp_path):
 
     with pytest.raises(CheckpointError, match=r"ckpt\.pth.*No space left.*previous file.*intact"):
         atomic_save({"v": torch.tensor(2)}, target, writer=disk_full)
-    assert os.listdir(tmp_path) == ["ckpt.pth"]
+    assert sorted(os.listdir(tmp_path)) == ["ckpt.pth", "ckpt.pth.sha256"]
     assert torch.load(target, weights_only=True)["v"].item() == 1
 
 

@@ -82,7 +82,8 @@ def run(out_dir, wrapper, world_size):
         default_hooks=dict(logger=None, checkpoint=dict(type="CheckpointHook", interval=6, by_epoch=False)))
     runner.train()
     return {"losses": log.losses, "metrics": keep.metrics, "world_size": runner.world_size,
-            "checkpoint": sorted(p for p in os.listdir(runner.work_dir) if p.startswith("iter_"))}
+            "checkpoint": sorted(p for p in os.listdir(runner.work_dir)
+                                       if p.startswith("iter_") and not p.endswith(".sha256"))}
 
 
 class KeepMetrics(Hook):

@@ -88,7 +88,8 @@ def test_max_keep_resumes_from_message_hub(tmp_path):
     hook.before_train(runner)
     runner.epoch = 2
     hook.after_train_epoch(runner)
-    assert sorted(os.listdir(tmp_path)) == ["epoch_2.pth", "epoch_3.pth", "last_checkpoint"]
+    assert sorted(p for p in os.listdir(tmp_path) if not p.endswith(".sha256")) == [
+        "epoch_2.pth", "epoch_3.pth", "last_checkpoint"]
 
 
 @pytest.mark.parametrize("key,rule", [
@@ -153,7 +154,7 @@ def test_published_keys(tmp_path):
     hook = CheckpointHook(interval=1, published_keys=["meta", "state_dict"])
     _train_epochs(hook, runner, 1)
     hook.after_train(runner)
-    published = [p for p in os.listdir(tmp_path) if p.startswith("epoch_1-")]
+    published = [p for p in os.listdir(tmp_path) if p.startswith("epoch_1-") and p.endswith(".pth")]
     assert len(published) == 1 and len(published[0]) == len("epoch_1-12345678.pth")
     loaded = torch.load(tmp_path / published[0], weights_only=True)
     assert sorted(loaded) == ["meta", "state_dict"]

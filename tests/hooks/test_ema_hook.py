@@ -178,7 +178,7 @@ def test_runner_validates_and_saves_best_with_ema_weights(tmp_path):
     runner.train()
     assert torch.equal(seen[-1], ema.ema_model.module.fc.weight)  # validation ran with EMA weights
     assert not torch.equal(runner.model.fc.weight, ema.ema_model.module.fc.weight)  # swapped back
-    best = [p for p in os.listdir(tmp_path) if p.startswith("best_acc_epoch_")]
+    best = [p for p in os.listdir(tmp_path) if p.startswith("best_acc_epoch_") and p.endswith(".pth")]
     assert len(best) == 1
     ckpt = torch.load(tmp_path / best[0], weights_only=True)
     assert "ema_state_dict" in ckpt and "module.fc.weight" in ckpt["ema_state_dict"]

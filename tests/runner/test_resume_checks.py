@@ -102,6 +102,7 @@ def test_world_size_change_warns_with_both_sizes(tmp_path, capsys):
     ckpt = torch.load(tmp_path / "epoch_1.pth", weights_only=True)
     ckpt["meta"]["world_size"] = 2
     torch.save(ckpt, tmp_path / "epoch_1.pth")
+    os.remove(tmp_path / "epoch_1.pth.sha256")  # rewritten on purpose: its recorded digest no longer applies
     capsys.readouterr()
     make_runner(tmp_path, max_epochs=1, resume=True).train()
     assert "saved by 2 process(es) but this run has 1" in capsys.readouterr().out
