@@ -26,7 +26,7 @@ from kiln.dist import is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.logging import print_log
-from kiln.registry import HOOKS
+from kiln.registry import HOOKS, reject_unknown_kwargs
 
 __all__ = ["CheckpointHook"]
 
@@ -124,6 +124,7 @@ class CheckpointHook(Hook):
         self.save_last = save_last
         self.save_begin = save_begin
         self.save_format = save_format
+        reject_unknown_kwargs(type(self), kwargs, "default_hooks.checkpoint")  # nothing reads them
         self.args = kwargs
         self.filename_tmpl = filename_tmpl or ("epoch_{}.pth" if by_epoch else "iter_{}.pth")
         self.published_keys = _as_list(published_keys, "default_hooks.checkpoint.published_keys") or None

@@ -18,7 +18,7 @@ from kiln.errors import ConfigError
 if TYPE_CHECKING:
     from kiln.registry.registry import Registry
 
-__all__ = ["build_from_cfg", "check_arguments", "unexpected_arguments"]
+__all__ = ["build_from_cfg", "check_arguments", "unexpected_arguments", "reject_unknown_kwargs"]
 
 
 def _parameters(obj: Any) -> list[inspect.Parameter] | None:
@@ -46,6 +46,12 @@ def unexpected_arguments(obj: Any, unknown: Iterable[str], accepted: Iterable[st
     name = getattr(obj, "__name__", repr(obj))
     return ConfigError(path, f"{name} got unexpected argument(s) {', '.join(hints)}; "
                              f"it accepts: {', '.join(accepted) or 'no arguments'}")
+
+
+def reject_unknown_kwargs(cls: type, kwargs: Mapping[str, Any], path: str) -> None:
+    """For a class whose ``**kwargs`` reach no code: any key in them is a typo, so raise."""
+    if kwargs:
+        raise unexpected_arguments(cls, kwargs, _named(_parameters(cls) or []), path)
 
 
 def check_arguments(obj: Any, kwargs: Mapping[str, Any], path: str, skip: int = 0) -> None:
