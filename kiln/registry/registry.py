@@ -295,17 +295,28 @@ class Registry:
             raise ConfigError(path, f"expected a registered name, a class or a function, "
                                     f"but got {type(type_).__name__} {type_!r}")
         obj = self.get(type_)
-        if obj is None:
-            scope, real_key = split_scope_key(type_)
-            hint = self.suggest(real_key)
-            did_you_mean = f"; did you mean {hint!r}?" if hint else ""
-            known = ", ".join(sorted(self._visible_names())) or "nothing yet"
-            where = f"the {self._name} registry"
-            if self.parent is not None or self._children:
-                where += f" (scope {self._scope!r})"
-            raise ConfigError(path, f"{type_!r} is not registered in {where}"
-                                    f"{did_you_mean} (registered: {known})")
-        return obj
+        if obj is not None:
+            return obj
+        scope, real_key = split_scope_key(type_)
+        registry = self
+        if scope is not None and not self._answers_to(scope):
+            registry = self._scoped_registry(scope)
+            if registry is None:
+                scopes = ", ".join(sorted(self.root._scopes()))
+                raise ConfigError(path, f"{type_!r}: {scope!r} is not a scope of the {self._name} "
+                                        f"registry (scopes: {scopes}) nor an importable module path; "
+                                        "is its package installed?")
+        hint = registry.suggest(real_key)
+        did_you_mean = f"; did you mean {hint!r}?" if hint else ""
+        known = ", ".join(sorted(registry._visible_names())) or "nothing yet"
+        where = f"the {registry.name} registry"
+        if registry.parent is not None or registry.children:
+            where += f" (scope {registry.scope!r})"
+        raise ConfigError(path, f"{type_!r} is not registered in {where}"
+                                f"{did_you_mean} (registered: {known})")
+
+    def _scopes(self) -> list[str]:
+        return [self._scope, *(s for child in self._children.values() for s in child._scopes())]
 
 
 def _import_scope_registry(scope: str) -> bool:
