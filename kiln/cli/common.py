@@ -36,9 +36,15 @@ def add_debug(parser: Any) -> None:
 
 
 def load_config(path: str, options: Mapping[str, Any] | None = None) -> Any:
-    """``Config.fromfile(path)`` then ``merge_from_dict(options)``; the current directory is
-    importable (as for ``python tools/train.py``), so ``custom_imports`` find the project."""
+    """``Config.fromfile(path)`` then ``merge_from_dict(options)``.
+
+    The current directory is importable and ``import mmengine`` resolves to kiln (the project's
+    own package, named in ``custom_imports``, usually imports ``mmengine``).
+    """
+    from kiln.compat import enable_mmengine_alias
     from kiln.config import Config
+
+    enable_mmengine_alias(rename_logger=False)
 
     if not Path(path).is_file():
         raise UserError("CONFIG", f"no such config file: {path}")
