@@ -275,6 +275,8 @@ class Registry:
 
         That is the registry of the default scope in this tree when it has one (so a root
         registry builds a downstream package's entries by their plain names), else this one.
+        Unlike MMEngine, a default scope that is an ancestor of this registry (a Runner's
+        ``'mmengine'``) does not hide this registry's own entries: it falls back there anyway.
         """
         from kiln.registry.default_scope import DefaultScope
 
@@ -283,9 +285,17 @@ class Registry:
             registry = self
             if current is not None:
                 found = self._scoped_registry(current.scope_name)
-                if found is not None:
+                if found is not None and not self._descends_from(found):
                     registry = found
             yield registry
+
+    def _descends_from(self, other: Registry) -> bool:
+        registry: Registry | None = self
+        while registry is not None:
+            if registry is other:
+                return True
+            registry = registry.parent
+        return False
 
     def resolve(self, type_: Any, path: str = "type") -> Any:
         """Turn a ``type`` value (a registered name, a class or a function) into the object."""

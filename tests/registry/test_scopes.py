@@ -97,6 +97,14 @@ def test_default_scope_picks_the_child_for_plain_names(downstream):
     assert MODELS.build(dict(type="H7Shared", _scope_="kiln")).origin == "root"  # _scope_ overrides
 
 
+def test_a_default_scope_above_a_child_does_not_hide_its_entries(downstream):
+    from h7down.registry import MODELS as CHILD
+
+    DefaultScope.get_instance("h7-runner", scope_name="mmengine")  # what a Runner's default sets
+    assert CHILD.build(dict(type="H7Shared")).origin == "h7down"
+    assert MODELS.build(dict(type="H7Shared")).origin == "root"
+
+
 def test_switch_scope_and_registry(downstream):
     import h7down.registry
 
@@ -174,3 +182,12 @@ def test_every_mmengine_registry_exists():
     roots = [getattr(kiln.registry, name) for name in MMENGINE_REGISTRIES]
     assert all(isinstance(r, Registry) and r.scope == "kiln" and r.parent is None for r in roots)
     assert len({r.name for r in roots}) == len(roots)
+
+
+def test_registries_and_config_names_at_the_top_level():
+    import kiln
+    import kiln.registry
+
+    for name in MMENGINE_REGISTRIES:
+        assert getattr(kiln, name) is getattr(kiln.registry, name)  # `from mmengine import MODELS`
+    from kiln import Config, DefaultScope, DictAction, init_default_scope, read_base  # noqa: F401
