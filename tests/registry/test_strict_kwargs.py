@@ -54,16 +54,9 @@ def _ema_hook():
     return EMAHook(momentun=0.01)
 
 
-def _visualizer(tmp=None):
-    from kiln.visualization.visualizer import Visualizer
-
-    return Visualizer(name="h7-strict", save_dirr="x")
-
-
 CHECKS = {
     "kiln.hooks.checkpoint_hook.CheckpointHook": (_direct(_checkpoint_hook), "'intervall' (did you mean 'interval'?)"),
     "kiln.hooks.ema_hook.EMAHook": (_direct(_ema_hook), "'momentun' (did you mean 'momentum'?)"),
-    "kiln.visualization.visualizer.Visualizer": (_direct(_visualizer), "save_dirr"),
     "kiln.model.wrappers.distributed.MMDistributedDataParallel": (
         _via_check_arguments("kiln.model.wrappers.distributed.MMDistributedDataParallel",
                              dict(module=None, find_unused_parameter=True)),
