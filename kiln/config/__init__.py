@@ -7,5 +7,4 @@ __getattr__, __dir__, __all__ = attach(__name__, {
     "config": ["Config", "ConfigDict"],
     "dict_action": ["DictAction"],
     "python_config": ["read_base"],
-    "custom_imports": ["import_modules_from_strings"],
 })

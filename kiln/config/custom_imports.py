@@ -2,45 +2,24 @@
 
 ``custom_imports = dict(imports=['my_pkg.models'], allow_failed_imports=False)`` registers the
 project's own models, hooks, optimizers... (their ``@MODELS.register_module()`` runs on import).
-``Config.fromfile`` and ``Runner.from_cfg`` both apply it.
+``Config.fromfile`` and ``Runner.from_cfg`` both apply it, through
+:func:`kiln.utils.import_modules_from_strings`, with errors that name the config key.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 from kiln.errors import ConfigError
 
-__all__ = ["import_custom_modules", "import_modules_from_strings"]
-
-
-def import_modules_from_strings(imports: str | list[str] | None,
-                                allow_failed_imports: bool = False, path: str = "custom_imports") -> list:
-    """Import each module named in ``imports``; a failure is an error unless allowed (then warned)."""
-    if not imports:
-        return []
-    names = [imports] if isinstance(imports, str) else imports
-    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
-        raise ConfigError(f"{path}.imports", f"expected a module name or a list of them, but got {imports!r}")
-    modules = []
-    for i, name in enumerate(names):
-        try:
-            modules.append(importlib.import_module(name))
-        except ImportError as exc:
-            if not allow_failed_imports:
-                raise ConfigError(f"{path}.imports[{i}]", f"cannot import {name!r}: {exc}; is its "
-                                                          "package installed or on sys.path?") from exc
-            from kiln.logging import print_log
-
-            print_log(f"{name} failed to import and is ignored.", logger="current", level=30)
-            modules.append(None)
-    return modules
+__all__ = ["import_custom_modules"]
 
 
 def import_custom_modules(custom_imports: Any, path: str = "custom_imports") -> None:
     """Apply a config's ``custom_imports`` value (a dict, or None for nothing)."""
+    from kiln.utils.misc import import_modules_from_strings
+
     if custom_imports is None:
         return
     if not isinstance(custom_imports, Mapping):
@@ -49,5 +28,8 @@ def import_custom_modules(custom_imports: Any, path: str = "custom_imports") -> 
     unknown = sorted(set(custom_imports) - {"imports", "allow_failed_imports"})
     if unknown:
         raise ConfigError(path, f"unknown key(s) {unknown}; expected imports, allow_failed_imports")
-    import_modules_from_strings(custom_imports.get("imports"),
-                                bool(custom_imports.get("allow_failed_imports", False)), path)
+    try:
+        import_modules_from_strings(custom_imports.get("imports"),
+                                    bool(custom_imports.get("allow_failed_imports", False)))
+    except (ImportError, TypeError) as exc:
+        raise ConfigError(f"{path}.imports", f"{exc}; is its package installed or on sys.path?") from exc
