@@ -170,7 +170,7 @@ class Config(dict):
         path = Path(filename)
         if not path.is_file():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        cfg = cls(load_file(path), filename=str(path))
+        cfg = cls(load_file(path, wrap=Config), filename=str(path))
         if import_custom_modules and cfg.get("custom_imports") is not None:
             apply_imports(cfg["custom_imports"], f"{path}: custom_imports")
         return cfg

@@ -25,8 +25,12 @@ __all__ = ["load_file", "SUFFIXES"]
 SUFFIXES = (".py", ".json", ".yaml", ".yml")
 
 
-def load_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
-    """The content of config file ``path`` merged into its bases (plain dicts)."""
+def load_file(path: Path, chain: tuple[Path, ...] = (), wrap: Any = dict) -> dict[str, Any]:
+    """The content of config file ``path`` merged into its bases (plain dicts).
+
+    ``wrap`` (``Config``) wraps what a pure-Python config imports from a base, so that it can
+    write ``model.depth = 50``; passed in, because this module sits below ``kiln.config.config``.
+    """
     resolved = path.resolve()
     if resolved in chain:
         cycle = " -> ".join(p.name for p in (*chain[chain.index(resolved):], resolved))
@@ -36,9 +40,9 @@ def load_file(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
         raise ConfigError(str(path), f"unsupported suffix {suffix!r}; expected .py, .json, .yaml or .yml")
     text, refs = substitute_text(path.read_text(encoding="utf-8"), path)
     chain = (*chain, resolved)
-    content = _parse(text, path, suffix, lambda base: load_file(base, chain))
+    content = _parse(text, path, suffix, lambda base: wrap(load_file(base, chain, wrap)))
     bases = content.pop("_base_", None)
-    base_cfg = _read_bases(bases, path, chain) if bases is not None else {}
+    base_cfg = _read_bases(bases, path, chain, wrap) if bases is not None else {}
     content = resolve_base_refs(content, refs, base_cfg, path)
     return merge(base_cfg, content, source=str(path))
 
@@ -82,14 +86,14 @@ def _base_path(base: Any, path: Path) -> Path:
     return path.parent / base
 
 
-def _read_bases(bases: Any, path: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+def _read_bases(bases: Any, path: Path, chain: tuple[Path, ...], wrap: Any) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     owner: dict[str, str] = {}
     for base in [bases] if isinstance(bases, str) else list(bases):
         base_path = _base_path(base, path)
         if not base_path.is_file():
             raise ConfigError(f"{path}: _base_", f"{base!r}: no such file {base_path}")
-        content = load_file(base_path, chain)
+        content = load_file(base_path, chain, wrap)
         twice = sorted(set(content) & set(merged))
         if twice:
             raise ConfigError(f"{path}: _base_", f"key(s) {twice} are set by both "

@@ -181,9 +181,7 @@ def _import_config(name: str, fromlist: tuple[str, ...], level: int, path: Path,
 
 
 def _module(name: str, file: Path, load: LoadFn) -> types.ModuleType:
-    from kiln.config.config import Config
-
     module = types.ModuleType(name)
     module.__file__ = str(file)
-    module.__dict__.update(dict(Config(load(file))))
+    module.__dict__.update(dict(load(file)))  # ``load`` hands out ConfigDict values
     return module
