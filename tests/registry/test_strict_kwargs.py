@@ -70,8 +70,9 @@ CHECKS = {
                              dict(module=None, sync_module_state=True)),
         "'sync_module_state' (did you mean 'sync_module_states'?)"),
 }
-# Their **kwargs are content, by design (config keys; a data element's fields): every key is kept.
-BY_DESIGN = {"kiln.config.config.Config", "kiln.structures.base_data_element.BaseDataElement"}
+# Their **kwargs are content, by design (config keys, data fields, named wrappers): all kept.
+BY_DESIGN = {"kiln.config.config.Config", "kiln.structures.base_data_element.BaseDataElement",
+             "kiln.optim.optim_wrapper_dict.OptimWrapperDict"}  # name -> optim wrapper
 
 
 def test_every_var_kwargs_class_is_covered():
