@@ -14,8 +14,8 @@ _moved.install()
 
 _getattr, _dir, __all__ = attach(__name__, {
     "kiln.runner": ["Runner"],
-    "kiln.config": ["Config", "ConfigDict"],
-    "kiln.registry": ["Registry", "build_from_cfg"],
+    "kiln.config": ["Config", "ConfigDict", "DictAction", "read_base"],
+    "kiln.registry": ["Registry", "build_from_cfg", "DefaultScope", "init_default_scope"],
     "kiln.fileio": ["load", "dump"],
     "kiln.utils": ["digit_version", "is_list_of", "is_seq_of", "is_str", "mkdir_or_exist"],
 })

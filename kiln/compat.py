@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import importlib.abc
 import importlib.machinery
+import os
 import runpy
 import sys
 from types import ModuleType
@@ -67,13 +68,19 @@ _SUBPACKAGES = ("model", "registry", "logging", "optim", "evaluator", "runner", 
 _finder = _AliasFinder()
 
 
-def enable_mmengine_alias() -> None:
-    """Make ``import mmengine...`` resolve to kiln for the rest of this process."""
+def enable_mmengine_alias(rename_logger: bool = True) -> None:
+    """Make ``import mmengine...`` resolve to kiln for the rest of this process.
+
+    ``rename_logger`` makes log lines say ``mmengine`` (as the script's author expects); the
+    ``kiln train/test`` commands keep ``kiln`` while still letting a project's package import
+    ``mmengine``.
+    """
     if _finder not in sys.meta_path:
         sys.meta_path.insert(0, _finder)
-    from kiln.logging import set_display_name
+    if rename_logger:
+        from kiln.logging import set_display_name
 
-    set_display_name(ALIAS)
+        set_display_name(ALIAS)
 
 
 def disable_mmengine_alias() -> None:
@@ -97,6 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0 if args else 2)
     enable_mmengine_alias()
     sys.argv = args
+    sys.path.insert(0, os.path.dirname(os.path.abspath(args[0])))  # as `python SCRIPT` does
     runpy.run_path(args[0], run_name="__main__")
 
 

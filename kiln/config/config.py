@@ -1,42 +1,43 @@
 """``Config``: a dict with attribute access, loadable from .py/.json/.yaml files and dumpable back.
 
 MMEngine users write configs as Python files of top-level assignments (``model = dict(...)``) and
-read them as ``cfg.model.type``. kiln keeps that shape without MMEngine's 1900-line machinery:
-a config is a plain ``dict`` subclass (so ``Runner(**cfg)``, ``copy.deepcopy`` and ``json`` work)
-whose nested dicts are ``Config``s too.
+read them as ``cfg.model.type``. kiln keeps that shape: a config is a plain ``dict`` subclass (so
+``Runner(**cfg)``, ``copy.deepcopy`` and ``json`` work) whose nested dicts are ``ConfigDict``s
+(the same class). Reading files is :mod:`kiln.config.loading`; the config language (``_base_``,
+``{{...}}`` references, ``read_base``) is described there and in its helpers.
 
 Example:
     >>> cfg = Config(dict(train_cfg=dict(by_epoch=True, max_epochs=5)))
     >>> cfg.train_cfg.max_epochs
     5
-    >>> cfg.train_cfg.max_epochs = 3
-    >>> cfg['train_cfg']['max_epochs']
-    3
+    >>> cfg.merge_from_dict({'train_cfg.max_epochs': 3, 'randomness.seed': 0})
+    >>> cfg['train_cfg']['max_epochs'], cfg.randomness
+    (3, {'seed': 0})
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
-import pprint
-import runpy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Config", "ConfigDict"]
+from kiln.config.merge import dotted_to_nested, merge
+from kiln.config.pretty import format_assignments, literal
 
-_PY_SUFFIXES = (".py",)
-_JSON_SUFFIXES = (".json",)
-_YAML_SUFFIXES = (".yaml", ".yml")
+__all__ = ["Config", "ConfigDict"]
 
 
 def _wrap(value: Any) -> Any:
-    """Turn plain dicts (also inside lists/tuples) into ``Config`` so attribute access nests."""
+    """Turn plain dicts (also inside lists/tuples) into nested ``Config``s so attribute access nests."""
     if isinstance(value, Config):
         return value
     if isinstance(value, dict):
-        return Config(value)
+        out = Config(value)
+        object.__setattr__(out, "_nested", True)
+        return out
     if isinstance(value, list):
         return [_wrap(v) for v in value]
     if isinstance(value, tuple):
@@ -45,7 +46,7 @@ def _wrap(value: Any) -> Any:
 
 
 def _plain(value: Any) -> Any:
-    """The inverse of :func:`_wrap`: plain dicts/lists, for json/yaml dumps."""
+    """The inverse of :func:`_wrap`: plain dicts/lists, for dumps and printing."""
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -55,28 +56,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _literal(value: Any) -> Any:
-    """A version of ``value`` whose ``repr`` is valid Python (classes become dotted-name strings)."""
-    if isinstance(value, dict):
-        return {k: _literal(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_literal(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_literal(v) for v in value)
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, type) or callable(value):
-        module = getattr(value, "__module__", None)
-        name = getattr(value, "__qualname__", getattr(value, "__name__", repr(value)))
-        return f"{module}.{name}" if module else name
-    return repr(value)
-
-
 class Config(dict):
     """A dict with attribute access and file I/O.
 
     Args:
-        cfg_dict: Initial content (nested dicts become ``Config`` too).
+        cfg_dict: Initial content (nested dicts become ``ConfigDict`` too).
         filename: The file it was read from (``fromfile`` sets it; the Runner names the
             dumped config and the experiment after it).
     """
@@ -85,6 +69,7 @@ class Config(dict):
                  **kwargs: Any) -> None:
         super().__init__()
         object.__setattr__(self, "_filename", filename)
+        object.__setattr__(self, "_nested", False)
         for key, value in {**dict(cfg_dict or {}), **kwargs}.items():
             self[key] = value
 
@@ -93,6 +78,8 @@ class Config(dict):
         super().__setitem__(key, _wrap(value))
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)
         try:
             return self[name]
         except KeyError:
@@ -116,13 +103,22 @@ class Config(dict):
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
+    def merge(self, other: Mapping[str, Any]) -> None:
+        """Merge ``other`` into this dict key by key (``_delete_=True`` replaces), in place."""
+        merged = merge(self, other)
+        dict.clear(self)
+        for key, value in merged.items():
+            self[key] = value
+
     def copy(self) -> Config:
         return Config(dict(self), filename=self.filename)
 
-    def __deepcopy__(self, memo: dict) -> Config:
-        import copy
+    def __copy__(self) -> Config:
+        return self.copy()
 
+    def __deepcopy__(self, memo: dict) -> Config:
         out = Config(filename=self.filename)
+        object.__setattr__(out, "_nested", self._is_nested)
         memo[id(self)] = out
         for key, value in self.items():
             dict.__setitem__(out, copy.deepcopy(key, memo), copy.deepcopy(value, memo))
@@ -135,102 +131,101 @@ class Config(dict):
     def filename(self) -> str | None:
         return object.__getattribute__(self, "_filename")
 
+    @property
+    def _is_nested(self) -> bool:
+        return object.__getattribute__(self, "_nested")
+
     def to_dict(self) -> dict[str, Any]:
         """A deep plain-``dict`` copy."""
         return _plain(self)
 
+    # -- changing from the command line -------------------------------------------------------
+    def merge_from_dict(self, options: Mapping[str, Any], allow_list_keys: bool = True) -> None:
+        """Merge dotted-key options (``{'model.backbone.depth': 50, 'pipeline.0.size': 3}``).
+
+        A number indexes a list (``allow_list_keys``); keys that do not exist yet are added (a
+        key the component does not accept fails when that component is built, with did-you-mean).
+        """
+        merged = merge(self, dotted_to_nested(options), source="--cfg-options",
+                       allow_list_keys=allow_list_keys)
+        dict.clear(self)
+        for key, value in merged.items():
+            self[key] = value
+
     # -- files ----------------------------------------------------------------------------------
     @classmethod
-    def fromfile(cls, filename: str | os.PathLike) -> Config:
-        """Read a config from a ``.py`` (top-level names), ``.json`` or ``.yaml`` file.
+    def fromfile(cls, filename: str | os.PathLike, use_predefined_variables: bool = True,
+                 import_custom_modules: bool = True, use_environment_variables: bool = True,
+                 lazy_import: bool | None = None, format_python_code: bool = True) -> Config:
+        """Read a config from a ``.py``, ``.json`` or ``.yaml`` file (see :mod:`kiln.config.loading`).
 
-        In a Python config, names starting with ``_`` and imported modules are left out; a
-        ``_base_`` file (or list of files, relative to this one) is read first and this file's
-        dicts are merged into it key by key.
+        ``custom_imports`` are imported before this returns. ``lazy_import`` is accepted for
+        MMEngine's signature: kiln runs pure-Python configs' imports when the file is read, so
+        both styles need no flag. ``use_*_variables=False`` leaves those references unresolved
+        only in MMEngine; kiln always resolves them (a reference left literal is a bug).
         """
+        from kiln.config.custom_imports import import_custom_modules as apply_imports
+        from kiln.config.loading import load_file
+
         path = Path(filename)
         if not path.is_file():
             raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-        suffix = path.suffix.lower()
-        if suffix in _PY_SUFFIXES:
-            content = _read_python(path)
-        elif suffix in _JSON_SUFFIXES:
-            content = json.loads(path.read_text(encoding="utf-8"))
-        elif suffix in _YAML_SUFFIXES:
-            import yaml
+        cfg = cls(load_file(path, wrap=Config), filename=str(path))
+        if import_custom_modules and cfg.get("custom_imports") is not None:
+            apply_imports(cfg["custom_imports"], f"{path}: custom_imports")
+        return cfg
 
-            content = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        else:
-            raise ValueError(f"config file {str(path)!r}: unsupported suffix {suffix!r}; "
-                             "expected .py, .json, .yaml or .yml")
-        if not isinstance(content, dict):
-            raise ValueError(f"config file {str(path)!r} must hold a mapping at the top level, "
-                             f"but holds {type(content).__name__}")
-        bases = content.pop("_base_", None)
-        if bases is not None:
-            merged: dict[str, Any] = {}
-            for base in [bases] if isinstance(bases, str) else bases:
-                merged = _merge(merged, cls.fromfile(path.parent / base).to_dict())
-            content = _merge(merged, content)
-        return cls(content, filename=str(path))
+    @staticmethod
+    def fromstring(cfg_str: str, file_format: str) -> Config:
+        """Read a config from text in the format of ``file_format`` (``'.py'``, ``'.yaml'``...)."""
+        import tempfile
+
+        suffix = file_format if file_format.startswith(".") else f".{file_format}"
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"config{suffix}"
+            path.write_text(cfg_str, encoding="utf-8")
+            cfg = Config.fromfile(path)
+        object.__setattr__(cfg, "_filename", None)
+        return cfg
 
     @property
     def pretty_text(self) -> str:
-        """The config as Python assignments (``key = value`` per top-level key)."""
-        lines = []
-        for key, value in self.items():
-            text = pprint.pformat(_literal(_plain(value)), indent=1, width=100, sort_dicts=False)
-            lines.append(f"{key} = {text}")
-        return "\n".join(lines) + ("\n" if lines else "")
+        """The config as Python assignments (``key = dict(...)`` per top-level key)."""
+        return format_assignments(_plain(self))
+
+    @property
+    def text(self) -> str:
+        return Path(self.filename).read_text(encoding="utf-8") if self.filename else self.pretty_text
 
     def dump(self, file: str | os.PathLike | None = None) -> str | None:
-        """Return the config as text (``file=None``) or write it; the suffix picks the format.
+        """Return the config as Python text (``file=None``) or write it; the suffix picks the format.
 
-        Classes and functions given as ``type`` are written as dotted-name strings, so the dumped
-        file is always parseable.
+        A ``.py`` dump imports the modules of classes given as ``type`` (so it reads back to an
+        equal config); json/yaml write them as dotted names, which the registries import.
         """
+        python = format_assignments(_plain(self), with_imports=True)
         if file is None:
-            return self.pretty_text
+            return python
         path = Path(file)
         suffix = path.suffix.lower()
-        if suffix in _JSON_SUFFIXES:
-            text = json.dumps(_literal(_plain(self)), indent=2)
-        elif suffix in _YAML_SUFFIXES:
+        if suffix == ".json":
+            out = json.dumps(literal(_plain(self)), indent=2)
+        elif suffix in (".yaml", ".yml"):
             import yaml
 
-            text = yaml.safe_dump(_literal(_plain(self)), sort_keys=False)
+            out = yaml.safe_dump(literal(_plain(self)), sort_keys=False)
         else:
-            text = self.pretty_text
+            out = python
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(out, encoding="utf-8")
         return None
 
     def __repr__(self) -> str:
-        return f"Config (path: {self.filename}): {dict.__repr__(self)}"
+        if self._is_nested:
+            return repr(_plain(self))
+        return f"Config (path: {self.filename}): {_plain(self)!r}"
+
+    __str__ = __repr__
 
 
 ConfigDict = Config  # MMEngine's name for nested configs
-
-
-def _read_python(path: Path) -> dict[str, Any]:
-    import types
-
-    namespace = runpy.run_path(str(path))
-    return {k: v for k, v in namespace.items()
-            if not k.startswith("__") and (not k.startswith("_") or k == "_base_")
-            and not isinstance(v, types.ModuleType)}
-
-
-def _merge(base: dict[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Merge ``override`` into a copy of ``base``; nested dicts merge unless ``_delete_=True``."""
-    out = dict(base)
-    for key, value in override.items():
-        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
-            value = dict(value)
-            if value.pop("_delete_", False):
-                out[key] = value
-            else:
-                out[key] = _merge(dict(out[key]), value)
-        else:
-            out[key] = value
-    return out

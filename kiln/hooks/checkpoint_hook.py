@@ -28,7 +28,7 @@ from kiln.dist import is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.logging import print_log
-from kiln.registry import HOOKS
+from kiln.registry import HOOKS, reject_unknown_kwargs
 
 __all__ = ["CheckpointHook"]
 
@@ -135,6 +135,7 @@ class CheckpointHook(Hook):
         self.save_format = save_format
         self.async_save = async_save
         self._pending = PendingSaves()
+        reject_unknown_kwargs(type(self), kwargs, "default_hooks.checkpoint")  # nothing reads them
         self.args = kwargs
         self._given_tmpl = filename_tmpl
         self.filename_tmpl = filename_tmpl or ("epoch_{}.pth" if by_epoch else "iter_{}.pth")

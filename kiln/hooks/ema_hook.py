@@ -23,7 +23,7 @@ import torch
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.logging import print_log
-from kiln.registry import HOOKS, MODELS
+from kiln.registry import HOOKS, MODELS, check_arguments
 
 __all__ = ["EMAHook"]
 
@@ -56,6 +56,8 @@ class EMAHook(Hook):
             if not isinstance(value, int) or value < 0:
                 raise ConfigError(f"custom_hooks.EMAHook.{name}", f"expected an int >= 0, but got {value!r}")
         self.strict_load = strict_load
+        check_arguments(MODELS.resolve(ema_type, "custom_hooks.EMAHook.ema_type"),  # kwargs go there
+                        dict(model=None, **kwargs), "custom_hooks.EMAHook")
         self.ema_cfg = dict(type=ema_type, **kwargs)
         self.begin_iter = begin_iter
         self.begin_epoch = begin_epoch

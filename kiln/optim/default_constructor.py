@@ -65,18 +65,27 @@ class DefaultOptimWrapperConstructor:
             raise ConfigError(_PATH, f"missing the key 'optimizer' (e.g. optimizer=dict(type='SGD', lr=0.01)); "
                                      f"got keys {sorted(optim_wrapper_cfg)}")
         self.optim_wrapper_cfg = dict(optim_wrapper_cfg)
-        self.paramwise_cfg = self._check_paramwise(paramwise_cfg)
+        # a subclass may read keys of its own: only kiln's own class rejects unknown keys
+        self.paramwise_cfg = self._check_paramwise(
+            paramwise_cfg, subclass=type(self) is not DefaultOptimWrapperConstructor)
 
     @staticmethod
-    def _check_paramwise(paramwise_cfg: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _check_paramwise(paramwise_cfg: Mapping[str, Any] | None, subclass: bool = False) -> dict[str, Any]:
         path = f"{_PATH}.paramwise_cfg"
         if paramwise_cfg is None:
             return {}
         if not isinstance(paramwise_cfg, Mapping):
             raise ConfigError(path, f"expected a dict, but got {type(paramwise_cfg).__name__}")
         unknown = sorted(set(paramwise_cfg) - set(_PARAMWISE_KEYS))
-        if unknown:
-            raise ConfigError(path, f"unknown key(s) {unknown}; accepted: {sorted(_PARAMWISE_KEYS)}")
+        if unknown and subclass:
+            print_log(f"{path}: DefaultOptimWrapperConstructor ignores {unknown} (left to the "
+                      "subclass that reads them)", logger="current", level=logging.WARNING)
+        elif unknown:
+            import difflib
+
+            close = [c for k in unknown for c in difflib.get_close_matches(k, _PARAMWISE_KEYS, n=1)]
+            hint = f" (did you mean {', '.join(map(repr, close))}?)" if close else ""
+            raise ConfigError(path, f"unknown key(s) {unknown}{hint}; accepted: {sorted(_PARAMWISE_KEYS)}")
         for key in _MULTS:
             value = paramwise_cfg.get(key)
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):

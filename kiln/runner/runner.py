@@ -29,13 +29,14 @@ import torch
 from torch import nn
 
 from kiln.config import Config
+from kiln.config.custom_imports import import_custom_modules
 from kiln.dataset.dataloader import build_dataloader
 from kiln.dist import get_rank, get_world_size, is_distributed, is_main_process
 from kiln.errors import ConfigError
 from kiln.hooks.hook import Hook
 from kiln.logging import get_logger, print_log
 from kiln.model.wrappers.utils import unwrap_model
-from kiln.registry import LOOPS, RUNNERS, build_from_cfg
+from kiln.registry import LOOPS, RUNNERS, DefaultScope, build_from_cfg
 from kiln.runner import builders, config_checks
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
 from kiln.runner.errors import run_guard
@@ -74,10 +75,11 @@ class Runner:
         log_processor: ``LogProcessor`` arguments.
         log_level: Console/file log level.
         visualizer: A visualizer or its config (default: local scalars file).
-        default_scope: Accepted for MMEngine compatibility; kiln has one registry scope.
+        default_scope: The registry scope plain ``type`` names are looked up in first (a
+            downstream package's child registries, e.g. ``'mypkg'``); see ``kiln.registry``.
         randomness: ``dict(seed=None, deterministic=False, diff_rank_seed=False)``.
         experiment_name: Prefix of the experiment name (``{name}_{timestamp}``).
-        cfg: The full config, logged and dumped into the log dir.
+        cfg: The full config, logged and dumped as ``work_dir/<config file name>``.
     """
 
     def __init__(
@@ -112,6 +114,8 @@ class Runner:
     ) -> None:
         # 1. validate the argument groups before doing anything with side effects
         config_checks.check_groups(locals())
+        config_checks.check_loop_cfgs(train_cfg, val_cfg, test_cfg)
+        env_cfg = config_checks.check_env_cfg(env_cfg)
         randomness = config_checks.check_randomness(randomness if randomness is not None else dict(seed=None))
         # 2. where outputs go; the config as given
         self._work_dir = osp.abspath(work_dir)
@@ -127,8 +131,7 @@ class Runner:
         self._load_from, self._resume, self._has_loaded = load_from, bool(resume), False
         # 4. process environment (distributed init, flags) and the run's timestamp
         self._launcher = launcher
-        self._timestamp = setup_env(env_cfg if env_cfg is not None else dict(dist_cfg=dict(backend="nccl")),
-                                    launcher)
+        self._timestamp = setup_env(env_cfg, launcher)
         self._preemption_cfg = dict(env_cfg or {}).get("preemption")
         Preemption(self._preemption_cfg, distributed=False)  # validated now; installed around train()
         self._rank, self._world_size, self._distributed = get_rank(), get_world_size(), is_distributed()
@@ -138,6 +141,8 @@ class Runner:
         self._seed = set_random_seed(**randomness)
         # 6. names, log dir, logger, message hub, log processor, visualizer
         self._experiment_name = self._make_experiment_name(experiment_name)
+        self.default_scope = (DefaultScope.get_instance(self._experiment_name, scope_name=default_scope)
+                              if default_scope is not None else None)
         self._log_dir = osp.join(self._work_dir, self._timestamp)
         os.makedirs(self._log_dir, exist_ok=True)
         self.logger = get_logger(log_file=osp.join(self._log_dir, f"{self._timestamp}.log"),
@@ -163,6 +168,7 @@ class Runner:
     def from_cfg(cls, cfg: Mapping[str, Any]) -> Runner:
         """Build a runner from a full config (a dict or :class:`kiln.config.Config`)."""
         cfg = copy.deepcopy(cfg)
+        import_custom_modules(cfg.get("custom_imports"))  # registers the project's own classes
         for key in ("model", "work_dir"):
             if key not in cfg:
                 raise ConfigError(key, "Runner.from_cfg needs this key in the config")
@@ -483,8 +489,8 @@ class Runner:
                              resume_param_scheduler=resume_param_scheduler, map_location=map_location)
 
     def dump_config(self) -> None:
-        """Write the config into the log dir (rank 0), named after its file or the timestamp."""
+        """Write the config to ``work_dir`` (rank 0), named after its file or the timestamp."""
         if not self.cfg or not is_main_process():
             return
         name = osp.basename(self.cfg.filename) if self.cfg.filename else f"{self._timestamp}.py"
-        self.cfg.dump(osp.join(self._log_dir, name))
+        self.cfg.dump(osp.join(self._work_dir, name))

@@ -21,7 +21,7 @@ def test_work_dir_layout(make_runner, tmp_path):
     assert "Config:\nnote = 'hello'" in text
     assert "Epoch(train)" in text
     assert os.path.isdir(os.path.join(log_dir, "vis_data"))
-    assert Config.fromfile(os.path.join(log_dir, f"{runner.timestamp}.py")).note == "hello"
+    assert Config.fromfile(os.path.join(runner.work_dir, f"{runner.timestamp}.py")).note == "hello"
     assert runner.experiment_name == f"exp_{runner.timestamp}"
     assert os.path.isfile(os.path.join(runner.work_dir, "epoch_2.pth"))
 
@@ -76,7 +76,7 @@ randomness = dict(seed=1)
     runner.train()
     assert runner.iter == 4
     assert runner.experiment_name == f"toy_cfg_{runner.timestamp}"
-    assert os.path.isfile(os.path.join(runner.log_dir, "toy_cfg.py"))
+    assert os.path.isfile(os.path.join(runner.work_dir, "toy_cfg.py"))  # as MMEngine: work_dir/<name>
     assert runner.optim_wrapper.get_lr()["lr"][0] == 0.1  # LinearLR warm-up finished at iter 2
 
 

@@ -36,6 +36,8 @@ class MMDistributedDataParallel(DistributedDataParallel):
         **kwargs: ``DistributedDataParallel`` arguments (``device_ids``, ``broadcast_buffers``...).
     """
 
+    __kwargs_forwarded_to__ = DistributedDataParallel  # check_arguments checks **kwargs against it
+
     def __init__(self, module: nn.Module, detect_anomalous_params: bool = False, **kwargs: Any) -> None:
         super().__init__(module=module, **kwargs)
         self.detect_anomalous_params = detect_anomalous_params
@@ -62,6 +64,8 @@ class MMSeparateDistributedDataParallel(DistributedDataParallel):
     DDP's own ``__init__`` is skipped on purpose: the wrapper holds no parameters itself.
     Children without trainable parameters are only moved to this rank's device.
     """
+
+    __kwargs_forwarded_to__ = DistributedDataParallel  # check_arguments checks **kwargs against it
 
     def __init__(
         self,

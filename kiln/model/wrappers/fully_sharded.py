@@ -143,6 +143,8 @@ class MMFullyShardedDataParallel(FullyShardedDataParallel):
     shards; ``torch.nn.utils.clip_grad_norm_`` would see only this rank's shard).
     """
 
+    __kwargs_forwarded_to__ = FullyShardedDataParallel  # check_arguments checks **kwargs against it
+
     def __init__(
         self,
         module: nn.Module,

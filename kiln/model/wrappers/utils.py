@@ -20,9 +20,11 @@ def is_model_wrapper(model: nn.Module, registry: Registry = MODEL_WRAPPERS) -> b
     """True if ``model`` is an instance of a class registered in ``registry`` (a wrapper).
 
     The Runner uses this to reach the user's model (``model.module``) for checkpoints and hooks.
+    Wrappers registered in child registries (downstream packages) count too.
     """
     classes = tuple(c for c in registry.module_dict.values() if isinstance(c, type))
-    return isinstance(model, classes)
+    return isinstance(model, classes) or any(is_model_wrapper(model, child)
+                                             for child in registry.children.values())
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
