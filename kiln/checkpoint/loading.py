@@ -178,13 +178,6 @@ class LoadReport:
         return "The model and loaded state dict do not match exactly\n" + "\n".join(lines)
 
 
-def _unwrap_model(module: nn.Module) -> nn.Module:
-    parallel = (nn.parallel.DistributedDataParallel, nn.DataParallel)
-    while isinstance(module, parallel):
-        module = module.module
-    return module
-
-
 def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bool = False) -> LoadReport:
     """Load ``state_dict`` into ``module``, skipping and reporting keys that do not fit.
 
@@ -195,8 +188,10 @@ def load_state_dict(module: nn.Module, state_dict: Mapping[str, Any], strict: bo
 
     Raises:
         CheckpointError: ``strict`` and the keys or shapes do not match (message holds the table).
+
+    ``module`` is the user's model, not a wrapper: callers unwrap it with
+    ``kiln.model.unwrap_model`` (this package sits below ``kiln.model`` and does not know wrappers).
     """
-    module = _unwrap_model(module)
     report, loadable = compare_state_dict(module, state_dict)
     if strict and not report.ok:
         raise CheckpointError(report.table())
@@ -209,7 +204,7 @@ def compare_state_dict(module: nn.Module, state_dict: Mapping[str, Any]) -> tupl
 
     Nothing is loaded: resume uses it to refuse another model's checkpoint before any change.
     """
-    own = _unwrap_model(module).state_dict(keep_vars=True)
+    own = module.state_dict(keep_vars=True)
     report = LoadReport()
     loadable = {}
     for key, value in state_dict.items():  # the one pass over the checkpoint's keys

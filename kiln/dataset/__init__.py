@@ -5,7 +5,7 @@ from kiln._lazy import attach
 
 __getattr__, __dir__, __all__ = attach(__name__, {
     "sampler": ["DefaultSampler", "InfiniteSampler"],
-    "collate": ["pseudo_collate", "default_collate"],
+    "collate": ["pseudo_collate", "default_collate", "COLLATE_FUNCTIONS"],
     "dataloader": ["build_dataloader", "worker_init_fn"],
     "base_dataset": ["BaseDataset", "force_full_init"],
     "transforms": ["Compose"],

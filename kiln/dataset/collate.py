@@ -21,7 +21,10 @@ from torch.utils.data import default_collate as _torch_default_collate
 
 from kiln.registry import FUNCTIONS
 
-__all__ = ["pseudo_collate", "default_collate"]
+__all__ = ["pseudo_collate", "default_collate", "COLLATE_FUNCTIONS"]
+
+# MMEngine's older name for the registry collate functions live in (``mmengine.dataset.COLLATE_FUNCTIONS``).
+COLLATE_FUNCTIONS = FUNCTIONS
 
 
 @FUNCTIONS.register_module()

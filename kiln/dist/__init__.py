@@ -2,8 +2,6 @@
 identity in a single process. ``utils`` holds rank/world facts, ``dist`` the collectives,
 ``collect`` result gathering; ``init_dist`` lives in ``launch``."""
 
-import os.path as _osp
-
 from kiln._lazy import attach
 
 _EXPORTS = {
@@ -15,8 +13,7 @@ _EXPORTS = {
              "broadcast_object", "broadcast_object_list", "all_gather_object", "gather_object",
              "sync_random_seed"],
     "collect": ["collect_results"],
+    "launch": ["init_dist"],
 }
-if _osp.exists(_osp.join(_osp.dirname(__file__), "launch.py")):  # written by the launcher work
-    _EXPORTS["launch"] = ["init_dist"]
 
 __getattr__, __dir__, __all__ = attach(__name__, _EXPORTS)

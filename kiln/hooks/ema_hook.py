@@ -23,6 +23,7 @@ import torch
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.logging import print_log
+from kiln.model.wrappers.utils import unwrap_model
 from kiln.registry import HOOKS, MODELS, check_arguments
 
 __all__ = ["EMAHook"]
@@ -67,9 +68,7 @@ class EMAHook(Hook):
 
     # -- building ----------------------------------------------------------------------------
     def before_run(self, runner) -> None:
-        model = runner.model
-        while _is_wrapper(model):
-            model = model.module
+        model = unwrap_model(runner.model)
         self.src_model = model
         self.ema_model = MODELS.build(self.ema_cfg, default_args=dict(model=model))
 
@@ -150,8 +149,3 @@ class EMAHook(Hook):
             if key.startswith("module.") and key[7:] in model_state:
                 ema_state[key], model_state[key[7:]] = model_state[key[7:]], ema_state[key]
 
-
-def _is_wrapper(model: torch.nn.Module) -> bool:
-    from kiln.model.wrappers import is_model_wrapper
-
-    return is_model_wrapper(model)
