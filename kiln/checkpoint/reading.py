@@ -9,6 +9,7 @@ checkpoint to resume from instead.
 from __future__ import annotations
 
 import glob
+import concurrent.futures
 import hashlib
 import os
 import re
@@ -39,13 +40,33 @@ def read_checkpoint(filename: str, map_location: Any = "cpu", verify: bool | Non
     """
     try:
         if verify if verify is not None else os.environ.get("KILN_VERIFY_CHECKPOINTS", "1") != "0":
-            verify_digest(filename)
-        checkpoint = load_checkpoint_file(filename, map_location)  # reads MMEngine files inertly too
+            checkpoint = _load_verified(filename, map_location)
+        else:
+            checkpoint = load_checkpoint_file(filename, map_location)  # reads MMEngine files inertly too
     except CheckpointError as exc:
         previous = find_previous_checkpoint(filename)
         hint = (f" Resume from the previous checkpoint instead: {previous}" if previous
                 else " No other checkpoint was found next to it.")
         raise CheckpointError(f"{exc}.{hint}") from exc
+    return checkpoint
+
+
+def _load_verified(filename: str, map_location: Any) -> dict[str, Any]:
+    """Load and hash at the same time; the checkpoint is returned only once its digest matched.
+
+    hashlib releases the GIL on large buffers, so the sha256 pass runs on the second core while
+    ``torch.load`` parses (both read the file; the second read comes from the page cache). Loading
+    bytes that later fail the check is harmless: the loader is ``weights_only`` and the result is
+    dropped. A digest error wins over a load error (it names the real cause).
+    """
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        check = pool.submit(verify_digest, filename)
+        try:
+            checkpoint = load_checkpoint_file(filename, map_location)  # reads MMEngine files inertly
+        except Exception:
+            check.result()  # raises the digest error if there is one
+            raise
+        check.result()
     return checkpoint
 
 
