@@ -8,8 +8,8 @@ checkpoint to resume from instead.
 
 from __future__ import annotations
 
-import glob
 import concurrent.futures
+import glob
 import hashlib
 import os
 import re
