@@ -34,6 +34,9 @@ bench: $(STAMP)
 	$(PY) benchmarks/train_step.py
 	$(PY) benchmarks/runner_overhead.py
 	$(PY) benchmarks/checkpoint_io.py
+	$(PY) benchmarks/meta_init.py
+	$(PY) benchmarks/async_save.py
+	$(PY) benchmarks/preemption_check.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info work_dirs
