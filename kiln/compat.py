@@ -20,7 +20,8 @@ import importlib.machinery
 import os
 import runpy
 import sys
-from types import ModuleType
+
+from kiln._moved import _SameModuleLoader
 
 __all__ = ["enable_mmengine_alias", "disable_mmengine_alias", "main"]
 
@@ -30,20 +31,6 @@ TARGET = "kiln"
 
 def _target_name(fullname: str) -> str:
     return TARGET + fullname[len(ALIAS):]
-
-
-class _AliasLoader(importlib.abc.Loader):
-    """Hands out the already-imported kiln module instead of creating a new one."""
-
-    def __init__(self, module: ModuleType) -> None:
-        self._module = module
-        self._spec = module.__spec__
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return self._module
-
-    def exec_module(self, module: ModuleType) -> None:
-        module.__spec__ = self._spec  # the import system stamped the alias spec on it; undo that
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
@@ -59,7 +46,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder):
                 f"kiln's mmengine alias has no {fullname!r} (looked for {_target_name(fullname)!r}); "
                 f"kiln provides: {', '.join(_SUBPACKAGES)}", name=fullname) from exc
         is_package = hasattr(module, "__path__")
-        return importlib.machinery.ModuleSpec(fullname, _AliasLoader(module), is_package=is_package)
+        return importlib.machinery.ModuleSpec(fullname, _SameModuleLoader(module), is_package=is_package)
 
 
 _SUBPACKAGES = ("model", "registry", "logging", "optim", "evaluator", "runner", "hooks", "dist",

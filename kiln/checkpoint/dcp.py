@@ -44,7 +44,7 @@ from kiln.checkpoint.model_state import (
     optimizer_extras,
     state_dict_options,
 )
-from kiln.checkpoint.saving import atomic_save, to_plain
+from kiln.checkpoint.saving import _fsync_dir, atomic_save, to_plain
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
 
@@ -157,18 +157,6 @@ def _publish(tmp: str, final: str) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
