@@ -161,9 +161,14 @@ class Config(dict):
 
         ``custom_imports`` are imported before this returns. ``lazy_import`` is accepted for
         MMEngine's signature: kiln runs pure-Python configs' imports when the file is read, so
-        both styles need no flag. ``use_*_variables=False`` leaves those references unresolved
-        only in MMEngine; kiln always resolves them (a reference left literal is a bug).
+        both styles need no flag. ``use_*_variables=False`` (leave those references literal) is
+        not supported and raises, naming the keyword, rather than being silently ignored.
         """
+        for name, value in (("use_predefined_variables", use_predefined_variables),
+                            ("use_environment_variables", use_environment_variables)):
+            if not value:
+                raise ValueError(f"Config.fromfile({name}=False) is not supported by kiln: "
+                                 f"{{{{...}}}} references are always resolved (drop the keyword)")
         from kiln.config.custom_imports import import_custom_modules as apply_imports
         from kiln.config.loading import load_file
 
