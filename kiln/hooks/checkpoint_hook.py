@@ -199,6 +199,9 @@ class CheckpointHook(Hook):
         for key in self.key_indicators:
             self.best_ckpt_path[key] = hub.get_info(self._info_key("best_ckpt", key, single))
 
+    def skips(self, stage: str, runner) -> bool:
+        return stage == "after_train_iter" and self.by_epoch  # saves at epoch ends only
+
     def after_train_epoch(self, runner) -> None:
         if not self.by_epoch:
             return

@@ -173,6 +173,16 @@ class Hook:
     def is_last_train_iter(self, runner) -> bool:
         return runner.iter + 1 == runner.max_iters
 
+    def skips(self, stage: str, runner) -> bool:
+        """True if this hook has nothing to do at ``stage`` for the whole run (a kiln extension).
+
+        Asked once per stage when training starts (after every hook's ``before_train``): the
+        hook list then leaves the hook out of that stage's calls, so a per-iteration method that
+        would only ``return`` (a CheckpointHook saving by epoch) costs nothing per iteration.
+        Default: never skip.
+        """
+        return False
+
     def get_triggered_stages(self) -> list[str]:
         """The stages this hook overrides (used to print the hook order)."""
         return [s for s in STAGES if getattr(type(self), s) is not getattr(Hook, s)]

@@ -18,21 +18,26 @@ from typing import Any
 
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
+from kiln.logging.logger import log_line
 from kiln.registry import HOOKS
 from kiln.utils.progressbar import ProgressBar
 
 __all__ = ["LoggerHook"]
 
 
+_UNSET = object()
+
+
 def trained_epochs(runner) -> int | None:
-    """Epochs finished by the train loop, or None when the runner has no train loop (val/test only)."""
-    loop = getattr(runner, "_train_loop", runner)  # MMEngine-style runners keep the lazy loop here
-    if loop is None or isinstance(loop, dict):
-        return None
-    try:
-        return runner.epoch
-    except Exception:  # no train loop can be built: val()/test() only
-        return None
+    """Epochs finished by the train loop, or None when no train loop is built (val/test only).
+
+    Never builds a train loop (a ``kiln test`` run of a full config must not build the train
+    data). A runner-like object without ``train_progress`` is trusted for its ``epoch``.
+    """
+    progress = getattr(runner, "train_progress", _UNSET)
+    if progress is _UNSET:
+        return getattr(runner, "epoch", None)
+    return None if progress is None else progress.epoch
 
 
 def _scalars_only(tag: dict[str, Any]) -> dict[str, Any]:
@@ -109,6 +114,7 @@ class LoggerHook(Hook):
         self._epoch_len: int | None = None
         self._train_by_epoch = True  # decided in before_train, with the progress bar
         self._bar = progress_bar is not False
+        self._next_check = 0  # iteration count from which after_train_iter looks again
 
     # -- run ---------------------------------------------------------------------------------
     def before_run(self, runner) -> None:
@@ -136,15 +142,20 @@ class LoggerHook(Hook):
 
     def before_train_epoch(self, runner) -> None:
         self._epoch_len = len(runner.train_dataloader)  # read once, not every iteration
+        self._next_check = 0  # batch indices restart: check the epoch's first iteration
         if self._by_epoch(runner):
             self.progress.start(f"Epoch {runner.epoch + 1}/{runner.max_epochs}", total=self._epoch_len)
 
     def before_train(self, runner) -> None:
+        self._next_check = 0
         self._train_by_epoch = self._by_epoch(runner)
         self._bar = self.progress.wanted()  # isatty once per run, never per iteration
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
+        done = runner.iter + 1  # iterations finished, this one included
+        if done < self._next_check:  # nothing is due before then (worked out at the last check)
+            return
         by_epoch = self._train_by_epoch
         if self._bar:
             if not by_epoch and not self.progress.active:  # iteration-based: one bar for the run
@@ -152,7 +163,6 @@ class LoggerHook(Hook):
             self.progress.advance()
         epoch_len = self._epoch_len if self._epoch_len is not None else len(runner.train_dataloader)
         end_of_epoch = by_epoch and batch_idx + 1 == epoch_len
-        done = runner.iter + 1  # iterations finished, this one included
         if done % self.interval_exp_name == 0 or end_of_epoch:
             runner.logger.info(f"Exp name: {runner.experiment_name}")
         if by_epoch:
@@ -160,11 +170,26 @@ class LoggerHook(Hook):
                 end_of_epoch and (not self.ignore_last or epoch_len <= self.interval))
         else:
             due = done % self.interval == 0
+        self._next_check = self._next_due(done, batch_idx, epoch_len, by_epoch)
         if not due:
             return
         tag, line = runner.log_processor.get_log_after_iter(runner, batch_idx, "train")
-        runner.logger.info(line)
+        log_line(runner.logger, line)
         runner.visualizer.add_scalars(tag, step=done, file_path=self.json_log_path)
+
+    def _next_due(self, done: int, batch_idx: int, epoch_len: int, by_epoch: bool) -> int:
+        """The next iteration count at which a line, the experiment name or an epoch end can be
+        due; iterations before it skip this hook's work. Every iteration with a progress bar."""
+        if self._bar:
+            return done + 1
+        steps = self.interval_exp_name - done % self.interval_exp_name
+        if by_epoch:
+            steps = min(steps, self.interval - (batch_idx + 1) % self.interval)
+            if batch_idx + 1 < epoch_len:
+                steps = min(steps, epoch_len - (batch_idx + 1))
+        else:
+            steps = min(steps, self.interval - done % self.interval)
+        return done + steps
 
     def after_train_epoch(self, runner) -> None:
         if self._by_epoch(runner):

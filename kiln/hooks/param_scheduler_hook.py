@@ -26,16 +26,25 @@ def _schedulers(runner) -> Iterator[Any]:
         yield from (group if isinstance(group, (list, tuple)) else [group])
 
 
+def _steps_by_iter(scheduler: Any) -> bool:
+    return not scheduler.by_epoch and not getattr(scheduler, "need_val_args", False)
+
+
 @HOOKS.register_module()
 class ParamSchedulerHook(Hook):
     """Step ``runner.param_schedulers`` (by iteration, by epoch, or with validation metrics)."""
 
     priority = "LOW"
 
+    def skips(self, stage: str, runner) -> bool:
+        """No per-iteration call when no scheduler steps by iteration (schedulers are built
+        before training starts)."""
+        return stage == "after_train_iter" and not any(_steps_by_iter(s) for s in _schedulers(runner))
+
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
         for scheduler in _schedulers(runner):
-            if not scheduler.by_epoch and not getattr(scheduler, "need_val_args", False):
+            if _steps_by_iter(scheduler):
                 scheduler.step()
 
     def after_train_epoch(self, runner) -> None:

@@ -2,6 +2,9 @@
 
 Losses arrive as detached tensors and are stored as such: the hub converts them in one batch when
 the log line is made, instead of MMEngine's one ``.item()`` (device sync) per key per iteration.
+Per iteration the hook hands the hub two mappings (lr before the step, losses after it) that the
+hub files into its buffers when next read (``update_scalars_later``): the history is the same,
+one value per iteration, but the per-key work happens once per log interval.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ def _is_scalar(value: Any) -> bool:
     return False
 
 
+def _check_lr_layout(lrs: Any) -> None:
+    for name, values in lrs.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of lr, "
+                            f"but {name!r} is {values!r}")
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -43,13 +53,6 @@ class RuntimeInfoHook(Hook):
 
     def __init__(self) -> None:
         self._last_loop_stage: str | None = None
-        self._train_keys: dict[str, str] = {}  # name -> 'train/<name>', built once per name
-
-    def _train_key(self, name: str) -> str:
-        key = self._train_keys.get(name)
-        if key is None:
-            key = self._train_keys[name] = f"train/{name}"
-        return key
 
     def before_run(self, runner) -> None:
         cfg = getattr(runner, "cfg", None)
@@ -69,6 +72,7 @@ class RuntimeInfoHook(Hook):
         meta = getattr(dataset, "metainfo", None)
         if meta is not None:
             hub.update_info("dataset_meta", meta)
+        _check_lr_layout(runner.optim_wrapper.get_lr())  # before the first step, not at the first log line
 
     def after_train(self, runner) -> None:
         runner.message_hub.pop_info("loop_stage")
@@ -79,18 +83,14 @@ class RuntimeInfoHook(Hook):
     def before_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
         hub = runner.message_hub
         hub.update_info("iter", runner.iter)
-        for name, values in runner.optim_wrapper.get_lr().items():
-            if not isinstance(values, (list, tuple)) or not values:
-                raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of lr, "
-                                f"but {name!r} is {values!r}")
-            hub.update_scalar(self._train_key(name), values[0])
+        # filed (and its layout checked) when the hub is next read: one append per iteration
+        hub.update_scalars_later(runner.optim_wrapper.get_lr(), "train/", first_of_each=True)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
         hub = runner.message_hub
-        if outputs is not None:
-            for key, value in outputs.items():
-                hub.update_scalar(self._train_key(key), value)  # tensors stay on device: no sync here
+        if outputs:
+            hub.update_scalars_later(outputs, "train/")  # tensors stay on device: no sync here
         # The gradient norm of the step just taken (clip_grad by norm): a 0-d tensor, no sync.
         wrapper = runner.optim_wrapper
         grad_norm = getattr(wrapper, "grad_norm", None)

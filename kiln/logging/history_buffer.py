@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-__all__ = ["HistoryBuffer"]
+__all__ = ["HistoryBuffer", "to_python"]
 
 # Pending tensors are converted at the latest after this many updates, so a run that never
 # reads its scalars (no LoggerHook) does not keep an ever-growing list of device tensors.
@@ -45,32 +45,52 @@ class _PendingScalars:
             self.flush()
 
     def flush(self) -> None:
-        """Convert every pending tensor with one ``tolist()`` per (device, dtype) group."""
+        """Convert every pending tensor (see :func:`to_python`)."""
         if not self.items:
             return
         items, self.items = self.items, []
         for buffer, *_ in items:
             buffer._n_pending = 0
-        groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
-        for i, (_, value, _, _, _) in enumerate(items):
-            groups.setdefault((value.device, value.dtype), []).append(i)
-        values: list[float] = [0.0] * len(items)
-        for indices in groups.values():
-            # The deliberate device→host sync of the logging path: one per group per log interval.
-            tensors = [items[i][1] for i in indices]
-            floats = torch.stack([t if t.ndim == 0 else t.reshape(()) for t in tensors]).tolist()
-            for i, v in zip(indices, floats):
-                values[i] = v if type(v) is int else float(v)  # integer tensors log as ints
+        values = to_python([value for _, value, _, _, _ in items])
         bad = None
         for (buffer, _, count, key, it), v in zip(items, values):
             buffer._append(v, count)
             if bad is None and "loss" in key and not math.isfinite(v):
                 bad = (key, v, it)
         if bad is not None:
-            key, v, it = bad
-            where = f"iteration {it + 1} (runner.iter={it})" if isinstance(it, int) else "an unknown iteration"
-            raise FloatingPointError(f"non-finite loss: {key!r} = {v} at {where}; "
-                                     "stopping (lower the lr, check the data, or clip gradients)")
+            raise non_finite_loss(*bad)
+
+
+def non_finite_loss(key: str, value: float, it: Any) -> FloatingPointError:
+    """The error a logged non-finite loss stops training with (found when values are converted)."""
+    where = f"iteration {it + 1} (runner.iter={it})" if isinstance(it, int) else "an unknown iteration"
+    return FloatingPointError(f"non-finite loss: {key!r} = {value} at {where}; "
+                              "stopping (lower the lr, check the data, or clip gradients)")
+
+
+def to_python(tensors: list[torch.Tensor]) -> list[float | int]:
+    """Python numbers of one-element tensors, in order: one read each on the CPU, one batched
+    copy (``stack`` → ``tolist``) per (device, dtype) group on an accelerator — the deliberate
+    device→host sync of the logging path, once per group per log interval. Integer tensors
+    give ints (an integer metric prints as ``n: 12``)."""
+    groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
+    for i, value in enumerate(tensors):
+        groups.setdefault((value.device, value.dtype), []).append(i)
+    values: list[float | int] = [0.0] * len(tensors)
+    for (device, _), indices in groups.items():
+        group = [tensors[i] for i in indices]
+        if device.type == "cpu":  # nothing to wait for: no stack kernel
+            numbers = [t.item() for t in group]
+        else:
+            numbers = torch.stack([t if t.ndim == 0 else t.reshape(()) for t in group]).tolist()
+        for i, v in zip(indices, numbers):
+            values[i] = v if type(v) is int else float(v)
+    return values
+
+
+def _check_window(window: Any) -> None:
+    if isinstance(window, bool) or not (window is None or isinstance(window, int)) or (window or 0) < 0:
+        raise ValueError(f"window_size must be None or an int >= 0, but got {window!r}")
 
 
 def _nonempty(values: list[float], name: str, reduce: Callable[[list[float]], float]) -> float:
@@ -128,6 +148,13 @@ class HistoryBuffer:
         self._append(int(value) if isinstance(value, (int, np.integer)) and not isinstance(value, bool)
                      else float(value), count)
 
+    def extend(self, values: list[float | int], count: float = 1) -> None:
+        """Append python numbers, oldest first (the hub files a log interval's values at once)."""
+        if self._n_pending:
+            self._sync()
+        self._values.extend(values)
+        self._counts.extend([count] * len(values))
+
     def _append(self, value: float, count: float) -> None:
         self._values.append(value)
         self._counts.append(count)
@@ -144,8 +171,7 @@ class HistoryBuffer:
 
     def _last(self, window: int | None) -> tuple[list[float], list[float]]:
         self._sync()
-        if isinstance(window, bool) or not (window is None or isinstance(window, int)) or (window or 0) < 0:
-            raise ValueError(f"window_size must be None or an int >= 0, but got {window!r}")
+        _check_window(window)
         if not window or window >= len(self._values):  # None and 0 mean all (MMEngine)
             return list(self._values), list(self._counts)
         values = list(islice(reversed(self._values), window))[::-1]
@@ -170,10 +196,14 @@ class HistoryBuffer:
 
     def mean(self, window_size: int | None = None) -> float:
         """Sum of the last ``window_size`` values over the sum of their counts (MMEngine's mean)."""
-        values, counts = self._last(window_size)
-        if not values:
+        self._sync()
+        _check_window(window_size)
+        if not self._values:
             raise ValueError("mean() of an empty history: call update() first")
-        return sum(values) / sum(counts)
+        if not window_size or window_size >= len(self._values):
+            return sum(self._values) / sum(self._counts)
+        # called at every log line: sums over the newest entries, no intermediate lists
+        return sum(islice(reversed(self._values), window_size)) / sum(islice(reversed(self._counts), window_size))
 
     def current(self) -> float:
         """The latest value."""

@@ -29,7 +29,7 @@ from typing import Any
 
 from kiln.utils.manager import ManagerMixin
 
-__all__ = ["get_logger", "print_log", "log_file_path", "close_log_file", "set_display_name", "LOGGER_NAME",
+__all__ = ["get_logger", "print_log", "log_line", "log_file_path", "close_log_file", "set_display_name", "LOGGER_NAME",
            "MMLogger"]
 
 LOGGER_NAME = "kiln"
@@ -43,10 +43,16 @@ class _Formatter(logging.Formatter):
 
     def __init__(self, datefmt: str) -> None:
         super().__init__(datefmt=datefmt)
+        self._head_key: tuple[int, str, str] | None = None
+        self._head = ""
 
     def format(self, record: logging.LogRecord) -> str:
         name = _display_name if record.name == LOGGER_NAME else record.name  # an MMLogger's logger_name
-        head = f"{self.formatTime(record, self.datefmt)} - {name} - {record.levelname} - "
+        key = (int(record.created), name, record.levelname)
+        if key != self._head_key:  # the date is formatted once per second, not per line
+            self._head_key = key
+            self._head = f"{self.formatTime(record, self.datefmt)} - {name} - {record.levelname} - "
+        head = self._head
         if record.levelno >= logging.ERROR:
             head += f"{record.pathname} - {record.funcName} - {record.lineno} - "
         text = head + record.getMessage()
@@ -136,6 +142,16 @@ def _replace_file_handler(logger: logging.Logger, path: str, mode: str, rank: in
     handler = logging.FileHandler(path, mode=mode, encoding="utf-8")
     handler.setFormatter(_Formatter(_FILE_DATEFMT))
     logger.addHandler(handler)
+
+
+def log_line(logger: logging.Logger, message: str) -> None:
+    """``logger.info(message)`` without looking up the caller (a walk up the stack per line).
+
+    For the per-interval lines of the train loop; the record goes through the logger's filters
+    and handlers as usual (the file and line of an INFO record are not printed anyway).
+    """
+    if logger.isEnabledFor(logging.INFO):
+        logger.handle(logger.makeRecord(logger.name, logging.INFO, "(log line)", 0, message, None, None))
 
 
 def close_log_file() -> None:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
@@ -23,10 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars
+from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars, non_finite_loss, to_python
 from kiln.utils.manager import ManagerMixin
 
 __all__ = ["HistoryBuffer", "MessageHub"]  # HistoryBuffer: its old import path
+
+# Values logged for later are filed at the latest after this many calls (a run that never reads
+# its scalars must not grow an unbounded list).
+_MAX_LATER = 1024
 
 def _plain(value: Any) -> tuple[bool, Any]:
     """``(ok, value)`` with tensors/numpy turned into python; ok=False if not checkpoint-safe."""
@@ -57,6 +62,10 @@ class MessageHub(ManagerMixin):
                  resumed_keys: Mapping[str, bool] | None = None) -> None:
         super().__init__(name)
         self._pending = _PendingScalars()
+        # (prefix, values, first_of_each, iteration) logged by update_scalars_later, not filed yet
+        self._later: list[tuple[str, dict[str, Any], bool, Any]] = []
+        self._later_names: dict[str, set[str]] = {}  # prefix -> names ever logged for later
+        self._later_keys: dict[str, tuple[str, str]] = {}  # their full keys -> (prefix, name)
         self._log_scalars: OrderedDict[str, HistoryBuffer] = OrderedDict()
         for key, buffer in (log_scalars or {}).items():
             self._adopt(key, buffer)
@@ -88,15 +97,72 @@ class MessageHub(ManagerMixin):
 
     def update_scalar(self, key: str, value: Any, count: float = 1, resumed: bool = True) -> None:
         """Log ``value`` under ``key``. A tensor is NOT synced here (see the module docstring)."""
+        if self._later and key in self._later_keys:  # this key's values logged for later go first
+            self._expand_later()
         buffer = self._log_scalars.get(key)
         if buffer is None:
             buffer = self._adopt(key, HistoryBuffer())
-        if type(value) is float and not buffer._n_pending:  # timings and lr: nothing to convert
-            buffer._values.append(value)
-            buffer._counts.append(count)
-        else:
-            buffer.update(value, count, key, self._runtime_info.get("iter"))
+        buffer.update(value, count, key, self._runtime_info.get("iter"))
         self._resumed_keys[key] = resumed
+
+    def update_scalars_later(self, values: Mapping[str, Any], prefix: str = "",
+                             first_of_each: bool = False) -> None:
+        """Log each ``values`` item under ``prefix + key``, filed when the hub is next read.
+
+        The per-iteration path (``RuntimeInfoHook``: losses, lr): one list append per call
+        instead of a buffer update per key; the values are filed, in order, the moment anything
+        reads or writes a scalar, so readers never see the difference. ``first_of_each``: each
+        value is a list and its first element is logged (``optim_wrapper.get_lr()``'s layout).
+        The mapping is copied; the values themselves must not change afterwards.
+        """
+        values = dict(values)
+        names = self._later_names.setdefault(prefix, set())
+        if not values.keys() <= names:  # a new name (a set operation in C, not a loop)
+            for name in values.keys() - names:
+                names.add(name)
+                self._later_keys[prefix + name] = (prefix, name)
+        self._later.append((prefix, values, first_of_each, self._runtime_info.get("iter")))
+        if len(self._later) >= _MAX_LATER:
+            self._expand_later()
+
+    def _expand_later(self) -> None:
+        """File the values logged for later: one column per key, converted and appended at once."""
+        records, self._later = self._later, []
+        columns: dict[str, list[Any]] = {}
+        for prefix, values, first_of_each, _ in records:
+            for name, value in values.items():
+                column = columns.get(prefix + name)
+                if column is None:
+                    column = columns[prefix + name] = []
+                if first_of_each:
+                    if not (isinstance(value, (list, tuple)) and value):
+                        raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of "
+                                        f"values, but {name!r} is {value!r}")
+                    value = value[0]
+                column.append(value)
+        for key, column in columns.items():
+            self._file_column(key, column, records)
+
+    def _file_column(self, key: str, column: list[Any], records: list) -> None:
+        prefix, name = self._later_keys[key]
+        buffer = self._log_scalars.get(key)
+        if buffer is None:
+            buffer = self._adopt(key, HistoryBuffer())
+        self._resumed_keys[key] = True
+        if all(type(v) is torch.Tensor and v.numel() == 1 for v in column):  # detached losses
+            numbers = to_python(column)
+        elif all(type(v) is float for v in column):  # lr, timings
+            numbers = column
+        else:  # anything else, value by value (validated, in order)
+            its = [it for p, values, _, it in records if p == prefix and name in values]
+            for value, it in zip(column, its):
+                buffer.update(value, 1, key, it)
+            return
+        buffer.extend(numbers)
+        if "loss" in key and not all(map(math.isfinite, numbers)):
+            i = next(i for i, v in enumerate(numbers) if not math.isfinite(v))
+            its = [it for p, values, _, it in records if p == prefix and name in values]
+            raise non_finite_loss(key, numbers[i], its[i])
 
     def update_scalars(self, log_dict: Mapping[str, Any], resumed: bool = True) -> None:
         """``{key: value}`` or ``{key: dict(value=v, count=n)}``."""
@@ -111,6 +177,8 @@ class MessageHub(ManagerMixin):
                 self.update_scalar(key, value, 1, resumed)
 
     def get_scalar(self, key: str) -> HistoryBuffer:
+        if self._later:
+            self._expand_later()
         if key not in self._log_scalars:
             raise KeyError(f"{key!r} is not logged in message hub {self.instance_name!r} "
                            f"(logged: {', '.join(self._log_scalars) or 'nothing yet'})")
@@ -118,10 +186,15 @@ class MessageHub(ManagerMixin):
 
     @property
     def log_scalars(self) -> OrderedDict[str, HistoryBuffer]:
+        if self._later:
+            self._expand_later()
         return self._log_scalars
 
     def flush(self) -> None:
-        """Convert all pending tensor values now (one batched device→host copy)."""
+        """File the values logged for later and convert pending tensors now (one batched
+        device→host copy)."""
+        if self._later:
+            self._expand_later()
         self._pending.flush()
 
     # -- runtime info ------------------------------------------------------------------------
@@ -163,6 +236,7 @@ class MessageHub(ManagerMixin):
                 "resumed_keys": {k: v for k, v in self._resumed_keys.items() if k in scalars or k in info}}
 
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        self.flush()
         for key, buffer in state_dict.get("log_scalars", {}).items():
             if isinstance(buffer, HistoryBuffer):
                 self._adopt(key, buffer)

@@ -117,7 +117,8 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
         log_vars: OrderedDict = OrderedDict(loss=None)  # 'loss' first, filled in below
         loss: Any = None
         for name, value in losses.items():
-            value = _reduce_value(name, value)
+            if type(value) is not torch.Tensor or value.dim() != 0:  # a 0-d tensor is taken as is
+                value = _reduce_value(name, value)
             if "loss" in name:  # substring match: loss_cls, aux_loss, ... all count
                 loss = value if loss is None else loss + value
             # a user key named 'loss' replaces the logged total, keeping position 0 (MMEngine)

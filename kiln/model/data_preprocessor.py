@@ -52,6 +52,8 @@ def cast_data(data: Any, device: torch.device, non_blocking: bool = False) -> An
         return {k: cast_data(v, device, non_blocking) for k, v in data.items()}
     if type(data) is list:
         return [cast_data(x, device, non_blocking) for x in data]
+    if type(data) is tuple:  # (inputs, targets) batches; a namedtuple is a subclass, handled below
+        return tuple(cast_data(x, device, non_blocking) for x in data)
     if isinstance(data, Mapping):
         return _cast_mapping(data, device, non_blocking)
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple: rebuild positionally

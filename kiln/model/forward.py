@@ -28,7 +28,8 @@ def run_forward(model: nn.Module, data: Any, mode: str) -> Any:
 
     ``model`` may be a wrapper (DDP): calling it, not its ``module``, fires its forward hooks.
     """
-    check_mode(mode)
+    if mode not in MODES:
+        check_mode(mode)  # raises, naming the modes
     if isinstance(data, dict):
         return model(**data, mode=mode)
     if isinstance(data, (list, tuple)):

@@ -232,7 +232,13 @@ class OptimWrapper:
 
     @property
     def inner_count(self) -> int:
+        """``update_params`` calls so far (the run's iterations, counted from a resumed start)."""
         return self._inner_count
+
+    @property
+    def accumulative_counts(self) -> int:
+        """Iterations per optimizer step (gradient accumulation)."""
+        return self._accumulative_counts
 
     @property
     def max_counts(self) -> int:

@@ -208,12 +208,21 @@ def _refuse_non_finite(state_dict: Mapping[str, Any], path: str) -> None:
 
 def _accumulated_grads(runner, optim_wrapper) -> dict[str, torch.Tensor]:
     """Gradients summed so far when the save falls inside an accumulation window (else empty)."""
-    acc = int(getattr(optim_wrapper, "_accumulative_counts", 1) or 1)
-    inner = int(getattr(optim_wrapper, "_inner_count", 0) or 0)
-    if acc <= 1 or inner % acc == 0:
+    if not _inside_window(optim_wrapper):
         return {}
     model = unwrap_model(runner.model)
     return {name: p.grad.detach().cpu().clone() for name, p in model.named_parameters() if p.grad is not None}
+
+
+def _inside_window(optim_wrapper) -> bool:
+    """Has any optimizer accumulated gradients it has not stepped on yet (an OptimWrapperDict's
+    children each keep their own window)?"""
+    children = getattr(optim_wrapper, "optim_wrappers", None)
+    for wrapper in children.values() if isinstance(children, Mapping) else [optim_wrapper]:
+        acc = int(getattr(wrapper, "accumulative_counts", 1) or 1)
+        if acc > 1 and int(getattr(wrapper, "inner_count", 0) or 0) % acc != 0:
+            return True
+    return False
 
 
 def _scheduler_states(schedulers: Any) -> Any:
@@ -501,13 +510,11 @@ def _state_model(runner) -> torch.nn.Module:
 
 
 def _train_loop(runner) -> Any:
-    """The built train loop, or None (not built yet / val- or test-only runner)."""
-    loop = getattr(runner, "_train_loop", None)
-    if loop is None or isinstance(loop, Mapping):
-        try:
-            loop = runner.train_loop
-        except Exception:  # a runner without training parts
-            return None
+    """The train loop (built now if it is still a config), or None (val-/test-only runner)."""
+    try:
+        loop = runner.train_loop
+    except Exception:  # a runner without training parts
+        return None
     return loop if hasattr(loop, "state") else None
 
 

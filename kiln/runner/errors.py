@@ -52,9 +52,8 @@ def _name_failed_ranks(exc: BaseException) -> None:
 
 
 def _position(runner: Any) -> str:
-    loop = getattr(runner, "_train_loop", None)
-    state = getattr(loop, "state", None)
-    if state is None:
+    state = getattr(runner, "train_progress", None)
+    if state is None or not hasattr(state, "batch_idx_in_epoch"):
         return " before the first iteration"
     return f" at iteration {state.iter + 1} (epoch {state.epoch + 1}, batch {state.batch_idx_in_epoch})"
 

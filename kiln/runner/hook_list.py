@@ -33,6 +33,10 @@ def merge_default_hooks(user: Mapping[str, Any] | None) -> dict[str, Any]:
     return {name: hook for name, hook in merged.items() if hook is not None}
 
 
+# The per-iteration train stages a hook may opt out of for a run (Hook.skips).
+_PRUNABLE = frozenset({"before_train_iter", "after_train_iter"})
+
+
 def _priority_name(priority: int) -> str:
     for name, value in vars(Priority).items():
         if name.isupper() and value == priority:
@@ -67,9 +71,13 @@ class HookList:
         self._rebuild()
         return hook
 
-    def _rebuild(self) -> None:
+    def _rebuild(self, runner: Any = None) -> None:
+        """The per-stage calls; with ``runner`` (training has started), without the hooks that
+        say they skip a train-iteration stage for this run (:meth:`Hook.skips`)."""
         self._stage_calls = {stage: [getattr(h, stage) for h in self.hooks
-                                     if stage in h.get_triggered_stages()] for stage in STAGES}
+                                     if stage in h.get_triggered_stages()
+                                     and not (runner is not None and stage in _PRUNABLE and h.skips(stage, runner))]
+                             for stage in STAGES}
 
     def call(self, runner: Any, stage: str, **kwargs: Any) -> None:
         calls = self._stage_calls.get(stage)
@@ -83,6 +91,8 @@ class HookList:
             except Exception as exc:  # the error path only: the loop above allocates nothing
                 add_origin(exc, f"in hook {type(method.__self__).__name__}.{stage}")
                 raise
+        if stage == "before_train":  # every hook has seen the run's set-up: fix the iteration calls
+            self._rebuild(runner)
 
     def info(self) -> str:
         """The per-stage order block MMEngine logs at start."""

@@ -41,6 +41,7 @@ from kiln.runner import builders, config_checks
 from kiln.runner.environment import collect_env, set_random_seed, setup_env
 from kiln.runner.errors import run_guard
 from kiln.runner.hook_list import HookList, merge_default_hooks
+from kiln.runner.loop_state import LoopState
 from kiln.runner.loops import BaseLoop
 from kiln.runner.preemption import NEVER, Preemption
 from kiln.runner.safety import check_optimizer_numbers, check_train_data
@@ -123,6 +124,7 @@ class Runner:
         self.cfg = Config(copy.deepcopy(dict(cfg)), filename=getattr(cfg, "filename", None)) if cfg else Config()
         # 3. train/val/test pieces are kept as configs and built when first needed
         self._train_dataloader, self._train_loop = train_dataloader, train_cfg
+        self._progress: LoopState | None = None  # the built train loop's state (train_progress)
         self._val_dataloader, self._val_evaluator, self._val_loop = val_dataloader, val_evaluator, val_cfg
         self._test_dataloader, self._test_evaluator, self._test_loop = test_dataloader, test_evaluator, test_cfg
         self.optim_wrapper = optim_wrapper
@@ -207,23 +209,40 @@ class Runner:
         return type(unwrap_model(self.model)).__name__
 
     @property
+    def train_progress(self) -> Any:
+        """The train loop's :class:`LoopState` (the one owner of progress; ``.epoch``, ``.iter``),
+        or None while no train loop is built. Reading it never builds the loop (``train_loop``
+        does). A user's loop that keeps no LoopState is returned itself (it has epoch/iter)."""
+        if self._progress is not None:
+            return self._progress
+        return self._train_loop if isinstance(self._train_loop, BaseLoop) else None
+
+    # ``epoch``/``iter`` are read by several hooks every iteration: one attribute hop to the loop
+    # state once the loop is built, instead of train_loop -> loop.iter -> state.iter.
+    @property
     def epoch(self) -> int:
-        loop = self.train_loop  # one lookup: hooks read these every iteration
+        state = self._progress
+        if state is not None:
+            return state.epoch
+        loop = self.train_loop
         return loop.epoch if loop is not None else 0
 
     @property
     def iter(self) -> int:
-        loop = self.train_loop  # one lookup: hooks read these every iteration
+        state = self._progress
+        if state is not None:
+            return state.iter
+        loop = self.train_loop
         return loop.iter if loop is not None else 0
 
     @property
     def max_epochs(self) -> int:
-        loop = self.train_loop  # one lookup: hooks read these every iteration
+        loop = self._train_loop if self._progress is not None else self.train_loop
         return loop.max_epochs if loop is not None else 0
 
     @property
     def max_iters(self) -> int:
-        loop = self.train_loop  # one lookup: hooks read these every iteration
+        loop = self._train_loop if self._progress is not None else self.train_loop
         return loop.max_iters if loop is not None else 0
 
     # -- loops (built on first access) ---------------------------------------------------------
@@ -231,7 +250,12 @@ class Runner:
     def train_loop(self) -> BaseLoop | None:
         if self._train_loop is not None and not isinstance(self._train_loop, BaseLoop):
             self._train_loop = self.build_train_loop(self._train_loop)
+            self._adopt_progress(self._train_loop)
         return self._train_loop
+
+    def _adopt_progress(self, loop: Any) -> None:
+        state = getattr(loop, "state", None)  # a user's loop may count progress its own way
+        self._progress = state if isinstance(state, LoopState) else None
 
     @property
     def val_loop(self) -> BaseLoop | None:
@@ -343,6 +367,7 @@ class Runner:
             raise RuntimeError("Runner.train() needs train_dataloader, train_cfg and optim_wrapper")
         with run_guard(self, "train"):
             train_loop = self.train_loop
+            self._adopt_progress(train_loop)  # also a loop instance given as train_cfg
             check_train_data(train_loop.dataloader)  # an empty dataset fails before any weight changes
             check_optimizer_numbers(self.optim_wrapper)
             self.optim_wrapper = self.build_optim_wrapper(self.optim_wrapper)

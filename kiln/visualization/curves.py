@@ -21,11 +21,17 @@ _SKIP = {"step", "epoch", "iter", "time", "data_time", "memory", "eta"}
 Series = dict[str, tuple[list[float], list[float]]]
 
 
-def _plottable(key: str, value: Any) -> bool:
+def _plottable_key(key: str) -> bool:
     short = key.rsplit("/", 1)[-1]
-    if short in _SKIP or short.endswith("lr") or short.endswith("momentum"):
-        return False
+    return not (short in _SKIP or short.endswith("lr") or short.endswith("momentum"))
+
+
+def _plottable_value(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _plottable(key: str, value: Any) -> bool:
+    return _plottable_key(key) and _plottable_value(value)
 
 
 class CurveRecorder:
@@ -41,11 +47,18 @@ class CurveRecorder:
         self.max_points = max_points
         self.losses: Series = {}
         self.metrics: Series = {}
+        self._train_keys: dict[str, bool] = {}  # key -> drawn? (decided once per key: every log line)
 
     def add(self, step: int, scalars: Mapping[str, Any]) -> None:
         train = "iter" in scalars
         for key, value in scalars.items():
-            if not _plottable(key, value) or (train and "loss" not in key):
+            if train:
+                drawn = self._train_keys.get(key)
+                if drawn is None:
+                    drawn = self._train_keys[key] = "loss" in key and _plottable_key(key)
+                if not drawn or not _plottable_value(value):
+                    continue
+            elif not _plottable(key, value):
                 continue
             xs, ys = (self.losses if train else self.metrics).setdefault(key, ([], []))
             xs.append(step)

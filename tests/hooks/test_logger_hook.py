@@ -142,24 +142,26 @@ def test_iteration_based_lines(tmp_path, capsys):
     assert heads == ["Iter(train) [10/30]", "Iter(train) [20/30]", "Iter(train) [30/30]"]
 
 
-def test_one_conversion_per_log_interval(tmp_path, monkeypatch):
+def test_logged_tensors_are_read_only_at_the_log_interval(tmp_path, monkeypatch):
     runner = make_runner(tmp_path, train_len=10, max_epochs=1)
-    calls = {"item": 0, "tolist": 0}
+    reads = []  # the iteration at which each tensor read (a device sync on an accelerator) happens
     item, tolist = torch.Tensor.item, torch.Tensor.tolist
 
     def counting_item(self):
-        calls["item"] += 1
+        reads.append(runner.message_hub.get_info("iter"))
         return item(self)
 
     def counting_tolist(self):
-        calls["tolist"] += 1
+        reads.append(runner.message_hub.get_info("iter"))
         return tolist(self)
 
     losses = [torch.tensor(float(i), requires_grad=True) * 1 for i in range(10)]
     monkeypatch.setattr(torch.Tensor, "item", counting_item)
     monkeypatch.setattr(torch.Tensor, "tolist", counting_tolist)
     train(runner, default_hooks(interval=10), loss_fn=lambda it: losses[it], validate=False)
-    assert calls == {"item": 0, "tolist": 1}
+    # CPU tensors are read one by one (no stack kernel); all of them at the 10th iteration
+    assert reads == [9] * 10
+    assert runner.message_hub.get_scalar("train/loss").mean(10) == pytest.approx(4.5)
 
 
 def test_non_finite_loss_stops_with_key_and_iteration(tmp_path):
@@ -177,7 +179,7 @@ def test_val_iteration_lines_and_test_json(tmp_path, capsys, monkeypatch):
     clock = itertools.count(1.0)  # each reading is 1 s after the previous: timings are exact
     monkeypatch.setattr(timer_mod.time, "perf_counter", lambda: next(clock))
     runner = make_runner(tmp_path, val_len=20)
-    runner._train_loop = None  # runner.test() only
+    runner.train_progress = None  # runner.test() only: no train loop built
     hooks = default_hooks(interval=10)
     call(hooks, "before_run", runner)
     evaluate(runner, hooks, "test", {"acc/top1": torch.tensor(0.75), "cm": torch.eye(2)})
@@ -195,7 +197,7 @@ def test_val_iteration_lines_and_test_json(tmp_path, capsys, monkeypatch):
 
 def test_val_only_run_writes_metrics_at_step_zero(tmp_path):
     runner = make_runner(tmp_path)
-    runner._train_loop = None
+    runner.train_progress = None
     hooks = default_hooks(interval=10)
     call(hooks, "before_run", runner)
     evaluate(runner, hooks, "val", {"accuracy": 12.5})
@@ -298,3 +300,28 @@ def test_iteration_based_run_logs_metrics_at_the_iteration(tmp_path):
     call(hooks, "after_run", runner)
     lines = (tmp_path / "work" / "20250101_000000" / "vis_data" / "scalars.json").read_text().splitlines()
     assert [json.loads(line)["step"] for line in lines] == [2, 4, 4]
+
+
+@pytest.mark.parametrize("interval,train_len,ignore_last,exp_every", [
+    (10, 25, False, 1000), (10, 25, True, 7), (4, 7, False, 3), (7, 7, True, 5), (30, 25, True, 1000),
+])
+def test_lines_skipped_between_checks_are_exactly_the_ones_not_due(tmp_path, capsys, interval, train_len,
+                                                                     ignore_last, exp_every):
+    """after_train_iter returns early until the next iteration where something can be due; the
+    lines written must be exactly those of the rule evaluated at every iteration."""
+    runner = make_runner(tmp_path, train_len=train_len, max_epochs=2)
+    hooks = [RuntimeInfoHook(), IterTimerHook(),
+             LoggerHook(interval=interval, ignore_last=ignore_last, interval_exp_name=exp_every,
+                        progress_bar=False)]
+    train(runner, hooks, validate=False)
+    out = capsys.readouterr().out
+    lines = [int(m.group(1)) for m in re.finditer(r"Epoch\(train\) +\[\d\]\[ *(\d+)/\d+\]", out)]
+    expected, names = [], 0
+    for it in range(2 * train_len):
+        idx = it % train_len
+        end = idx + 1 == train_len
+        names += (it + 1) % exp_every == 0 or end
+        if (idx + 1) % interval == 0 or (end and (not ignore_last or train_len <= interval)):
+            expected.append(idx + 1)
+    assert lines == expected
+    assert out.count("Exp name: toy_exp") == names

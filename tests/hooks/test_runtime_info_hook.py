@@ -53,8 +53,12 @@ def test_train_info_lr_and_outputs(monkeypatch):
 def test_bad_get_lr_is_reported():
     runner = make_runner("rih-badlr")
     runner.optim_wrapper = SimpleNamespace(get_lr=lambda: {"lr": 0.1})
+    with pytest.raises(TypeError, match="get_lr"):  # before training starts
+        RuntimeInfoHook().before_train(runner)
+    hook = RuntimeInfoHook()
+    hook.before_train_iter(runner, 0)  # a wrapper that turns bad mid-run: caught when filed
     with pytest.raises(TypeError, match="get_lr"):
-        RuntimeInfoHook().before_train_iter(runner, 0)
+        runner.message_hub.get_scalar("train/lr")
 
 
 def test_val_metrics_and_loop_stage_restored():

@@ -31,8 +31,10 @@ def test_history_buffer_mean_uses_counts():
     assert buf.mean() == pytest.approx(2.0)
 
 
-def test_tensor_scalars_are_converted_in_one_batch(monkeypatch):
-    hub = MessageHub("batch-test")
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"))])
+def test_tensor_scalars_are_converted_when_first_read(monkeypatch, device):
+    hub = MessageHub(f"batch-test-{device}")
     calls = {"item": 0, "tolist": 0}
     item, tolist = torch.Tensor.item, torch.Tensor.tolist
 
@@ -48,12 +50,13 @@ def test_tensor_scalars_are_converted_in_one_batch(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "tolist", counting_tolist)
     for i in range(10):
         hub.update_info("iter", i)
-        hub.update_scalar("train/loss", torch.tensor(float(i), requires_grad=True) * 1)
-        hub.update_scalar("train/acc", torch.tensor(i * 2.0))
+        hub.update_scalar("train/loss", torch.tensor(float(i), requires_grad=True, device=device) * 1)
+        hub.update_scalar("train/acc", torch.tensor(i * 2.0, device=device))
     assert calls == {"item": 0, "tolist": 0}
     assert hub.get_scalar("train/loss").mean(10) == pytest.approx(4.5)
     assert hub.get_scalar("train/acc").current() == 18.0
-    assert calls == {"item": 0, "tolist": 1}  # both keys, all 20 values: one conversion
+    # an accelerator: both keys, all 20 values in ONE device->host copy; the CPU: plain reads
+    assert calls == ({"item": 20, "tolist": 0} if device == "cpu" else {"item": 0, "tolist": 1})
 
 
 def test_update_scalar_rejects_non_scalar_tensor():
