@@ -236,11 +236,6 @@ class OptimWrapper:
         return self._inner_count
 
     @property
-    def accumulative_counts(self) -> int:
-        """Iterations per optimizer step (gradient accumulation)."""
-        return self._accumulative_counts
-
-    @property
     def max_counts(self) -> int:
         return self._max_counts
 
