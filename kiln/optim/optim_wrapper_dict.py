@@ -91,8 +91,18 @@ class OptimWrapperDict(OptimWrapper):
         after a resume. A wrapper updated k times per iteration should be re-initialised by
         the model.)
         """
-        for wrapper in self.optim_wrappers.values():
-            wrapper.initialize_count_status(model, init_counts, max_counts)
+        resumed, self._resumed_counts = getattr(self, "_resumed_counts", None) or {}, None
+        for name, wrapper in self.optim_wrappers.items():
+            wrapper.initialize_count_status(model, int(resumed.get(name, init_counts)), max_counts)
+
+    def inner_counts(self) -> dict[str, int]:
+        """``{name: update_params calls so far}``: the children's accumulation windows differ when
+        the model updates them on different iterations (a GAN); checkpoints keep them."""
+        return {name: wrapper.inner_count for name, wrapper in self.optim_wrappers.items()}
+
+    def resume_inner_counts(self, counts: Mapping[str, int]) -> None:
+        """Counts from a checkpoint, applied by the next :meth:`initialize_count_status` (a resume)."""
+        self._resumed_counts = dict(counts)
 
     def should_update(self) -> bool:
         return any(wrapper.should_update() for wrapper in self.optim_wrappers.values())

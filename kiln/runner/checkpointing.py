@@ -146,6 +146,8 @@ def build_checkpoint(runner, save_optimizer: bool = True, save_param_scheduler: 
         grads = {} if sharded else _accumulated_grads(runner, optim_wrapper)
         if grads:
             checkpoint["accumulated_grads"] = grads
+        if hasattr(optim_wrapper, "inner_counts"):  # an OptimWrapperDict: one window per optimizer
+            checkpoint["optim_inner_counts"] = optim_wrapper.inner_counts()
     schedulers = getattr(runner, "param_schedulers", None)
     if save_param_scheduler and schedulers:
         checkpoint["param_schedulers"] = _scheduler_states(schedulers)
@@ -302,6 +304,8 @@ def resume(runner, filename: str, resume_optimizer: bool = True, resume_param_sc
         elif "optimizer" in checkpoint:
             load_optimizer_state(_state_model(runner), optim_wrapper, checkpoint["optimizer"])
             _restore_grads(runner, checkpoint.get("accumulated_grads"))
+        if "optim_inner_counts" in checkpoint and hasattr(optim_wrapper, "resume_inner_counts"):
+            optim_wrapper.resume_inner_counts(checkpoint["optim_inner_counts"])
     schedulers = getattr(runner, "param_schedulers", None)
     if resume_param_scheduler and schedulers and "param_schedulers" in checkpoint:
         _restore_schedulers(schedulers, checkpoint["param_schedulers"])

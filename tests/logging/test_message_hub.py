@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,3 +148,40 @@ def test_new_instance_replaces_a_same_named_hub():
     new = MessageHub.new_instance("same-name")
     assert new is not old and "train/loss" not in new.log_scalars
     assert MessageHub.get_instance("same-name") is new and MessageHub.get_current_instance() is new
+
+
+def test_values_logged_for_later_are_filed_in_order_before_any_read():
+    hub = MessageHub("later-order")
+    for i in range(3):
+        hub.update_info("iter", i)
+        hub.update_scalars_later({"lr": [0.1 * (i + 1), 9.0]}, "train/", first_of_each=True)
+        hub.update_scalars_later({"loss": torch.tensor(float(i)), "acc": torch.tensor(i * 2)}, "train/")
+    hub.update_scalar("train/loss", 10.0)  # a direct write of the same key goes after them
+    assert hub.get_scalar("train/lr").data[0].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert hub.get_scalar("train/loss").data[0].tolist() == [0.0, 1.0, 2.0, 10.0]
+    assert hub.get_scalar("train/acc").current() == 4  # integer tensors stay ints
+    assert set(hub.state_dict()["log_scalars"]) == {"train/lr", "train/loss", "train/acc"}
+
+
+def test_a_later_mapping_is_copied_and_a_non_finite_loss_names_its_iteration():
+    hub = MessageHub("later-nan")
+    outputs = {"loss": torch.tensor(1.0)}
+    hub.update_info("iter", 0)
+    hub.update_scalars_later(outputs, "train/")
+    outputs["loss"] = torch.tensor(5.0)  # the caller reuses its dict: the logged value stays
+    hub.update_info("iter", 1)
+    hub.update_scalars_later({"loss": torch.tensor(float("nan"))}, "train/")
+    with pytest.raises(FloatingPointError, match=r"'train/loss' = nan at iteration 2"):
+        hub.flush()
+    assert hub.get_scalar("train/loss").data[0].tolist()[0] == 1.0
+
+
+def test_mixed_values_for_later_fall_back_to_one_update_each():
+    hub = MessageHub("later-mixed")
+    hub.update_scalars_later({"x": 1}, "val/")
+    hub.update_scalars_later({"x": torch.tensor(2.5)}, "val/")
+    hub.update_scalars_later({"x": np.float32(3.0)}, "val/")
+    assert hub.get_scalar("val/x").data[0].tolist() == [1.0, 2.5, 3.0]
+    with pytest.raises(TypeError, match="get_lr"):
+        hub.update_scalars_later({"lr": 0.1}, "train/", first_of_each=True)
+        hub.flush()

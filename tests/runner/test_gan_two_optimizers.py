@@ -76,15 +76,17 @@ def _collate(batch):
     return dict(x=torch.stack([b[0] for b in batch]))
 
 
-def _runner(work_dir, max_epochs, hooks=(), **kwargs):
+def _runner(work_dir, max_epochs, hooks=(), acc=1, **kwargs):
     torch.manual_seed(0)
     data = TensorDataset(torch.randn(24, 2) * 0.5 + 2.0)
     return Runner(
         model=TinyGAN(), work_dir=str(work_dir),
         train_dataloader=DataLoader(data, batch_size=4, shuffle=True, collate_fn=_collate),
         optim_wrapper=dict(
-            generator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=2e-3, betas=(0.5, 0.999))),
-            discriminator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.5, 0.999)))),
+            generator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=2e-3, betas=(0.5, 0.999)),
+                           accumulative_counts=acc),
+            discriminator=dict(type="OptimWrapper", optimizer=dict(type="Adam", lr=1e-3, betas=(0.5, 0.999)),
+                               accumulative_counts=acc)),
         param_scheduler=dict(
             generator=[dict(type="LinearLR", start_factor=0.5, by_epoch=False, begin=0, end=6)],
             # an explicit end: the schedule must not depend on max_epochs, which the resume test changes
@@ -159,3 +161,17 @@ def test_checkpoint_holds_one_optimizer_state_per_name(tmp_path):
     assert set(ckpt["optimizer"]) == {"generator", "discriminator"}
     assert set(ckpt["param_schedulers"]) == {"generator", "discriminator"}
     assert len(ckpt["optimizer"]["generator"]["param_groups"][0]["params"]) == 4
+
+
+def test_resume_inside_both_accumulation_windows_continues_bitwise(tmp_path):
+    """accumulative_counts=2 with alternating D/G steps: at the end of epoch 1 (6 iterations) each
+    optimizer has one un-stepped backward; the checkpoint must carry those gradients."""
+    whole = WatchParams()
+    _runner(tmp_path / "a", max_epochs=2, hooks=[whole], acc=2).train()
+    _runner(tmp_path / "b", max_epochs=1, acc=2).train()
+    assert "accumulated_grads" in torch.load(tmp_path / "b" / "epoch_1.pth", weights_only=True)
+    second = WatchParams()
+    _runner(tmp_path / "c", max_epochs=2, hooks=[second], acc=2,
+            load_from=str(tmp_path / "b" / "epoch_1.pth"), resume=True).train()
+    assert second.losses == whole.losses[6:]
+    assert second.moved == whole.moved[6:]

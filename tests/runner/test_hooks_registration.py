@@ -1,5 +1,7 @@
 """Default hooks, the merge-by-key / None-removes rule, priorities, dispatch, the order log block."""
 
+import os
+
 import pytest
 
 from kiln.hooks import Hook
@@ -94,3 +96,51 @@ def test_bad_hook_entries(make_runner):
         make_runner(custom_hooks=[object()])
     with pytest.raises(ConfigError, match=r"default_hooks.logger.type: 'LogerHook' is not registered.*did you mean 'LoggerHook'"):
         make_runner(default_hooks=dict(logger=dict(type="LogerHook")))
+
+
+def _iter_calls(runner, stage="after_train_iter"):
+    return [type(m.__self__).__name__ for m in runner._hooks._stage_calls[stage]]
+
+
+def test_hooks_that_skip_an_iteration_stage_are_not_called_there(make_runner):
+    seen = []
+
+    class Count(Hook):
+        def before_train_epoch(self, runner):
+            seen.append(_iter_calls(runner))
+
+    runner = make_runner(default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)),
+                         param_scheduler=dict(type="MultiStepLR", milestones=[1], by_epoch=True),
+                         custom_hooks=[Count()])
+    before = _iter_calls(runner)
+    runner.train()
+    # registered: every overriding hook; once training started: not the two with nothing to do
+    assert {"CheckpointHook", "ParamSchedulerHook"} <= set(before)
+    assert "CheckpointHook" not in seen[0] and "ParamSchedulerHook" not in seen[0]
+    assert "LoggerHook" in seen[0] and "RuntimeInfoHook" in seen[0]
+    assert os.path.exists(os.path.join(runner.work_dir, "epoch_2.pth"))  # still saves by epoch
+
+
+def test_iteration_schedulers_and_savers_keep_their_iteration_calls(make_runner):
+    seen = []
+
+    class Count(Hook):
+        def before_train_epoch(self, runner):
+            seen.append(_iter_calls(runner))
+
+    runner = make_runner(default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=3, by_epoch=False)),
+                         param_scheduler=dict(type="LinearLR", start_factor=0.5, by_epoch=False, end=4),
+                         custom_hooks=[Count()])
+    runner.train()
+    assert {"CheckpointHook", "ParamSchedulerHook"} <= set(seen[0])
+    assert runner.message_hub.get_scalar("train/lr").current() == pytest.approx(0.1)  # the ramp ran
+
+
+def test_train_progress_is_the_loop_state_and_never_builds_the_loop(make_runner):
+    runner = make_runner()
+    assert runner.train_progress is None  # train_cfg is still a config: reading does not build it
+    assert runner._train_loop is not None and isinstance(runner._train_loop, dict)
+    runner.train()
+    state = runner.train_progress
+    assert state is runner.train_loop.state
+    assert (runner.iter, runner.epoch) == (state.iter, state.epoch) == (12, 2)
