@@ -9,6 +9,10 @@ The hand loop calls ``.item()`` on the loss every 10 iterations, as a logger wou
 
     python benchmarks/runner_overhead.py [--runs 5] [--iters 300] [--breakdown]
 
+Rows are timed in alternating order from run to run. ``ratio`` is the median kiln time over the
+median hand-loop time; ``paired`` the median of each run's ratio to the hand loop of the same run.
+On a shared VM both move by several percent between invocations: quote several.
+
 ``--breakdown`` adds kiln runs with one default hook removed (``-logger``: the row's saving is
 the LoggerHook's cost) and with none (``loop+step``: what the loop, ``train_step`` and the optim
 wrapper add over the hand loop). Single rows are noisy (a few µs); use ``--runs 11`` or more.
@@ -224,7 +228,10 @@ def main() -> None:
     results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs + 1):  # run 0 warms up imports and allocator; not counted
-            for name in ["hand loop", *names]:
+            order = ["hand loop", *names]
+            # alternate the order (ABBA...): a machine that slows down or speeds up during the
+            # benchmark then penalises every row alike instead of the rows timed last
+            for name in order if run % 2 else order[::-1]:
                 torch.manual_seed(0)
                 sink = io.StringIO()
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
@@ -240,13 +247,16 @@ def main() -> None:
     print(f"runner overhead: tiny MLP 32-64-4, batch 64, SGD, {args.iters} iterations, "
           f"{args.runs} runs (medians), device {_device()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
-    print(f"{'':<17} {'steady µs/iter':>15} {'ratio':>7} {'start-up ms':>12}")
-    print(f"{'hand loop':<17} {base_iter * 1e6:>15.1f} {1.0:>7.3f} {base_startup * 1e3:>12.1f}")
+    print(f"{'':<17} {'steady µs/iter':>15} {'ratio':>7} {'paired':>7} {'start-up ms':>12}")
+    print(f"{'hand loop':<17} {base_iter * 1e6:>15.1f} {1.0:>7.3f} {1.0:>7.3f} {base_startup * 1e3:>12.1f}")
     kiln_iter = statistics.median(r[1] for r in results["kiln"]) if "kiln" in results else None
     for name in names:
         startup = statistics.median(r[0] for r in results[name])
         per_iter = statistics.median(r[1] for r in results[name])
-        line = f"{name:<17} {per_iter * 1e6:>15.1f} {per_iter / base_iter:>7.3f} {startup * 1e3:>12.1f}"
+        # the median of each run's ratio to the hand loop timed next to it (less drift-prone)
+        paired = statistics.median(r[1] / h[1] for r, h in zip(results[name], results["hand loop"]))
+        line = (f"{name:<17} {per_iter * 1e6:>15.1f} {per_iter / base_iter:>7.3f} {paired:>7.3f} "
+                f"{startup * 1e3:>12.1f}")
         if name in BREAKDOWN and kiln_iter is not None:
             line += f"   kiln minus this: {(kiln_iter - per_iter) * 1e6:+.1f} µs/iter"
         print(line)
