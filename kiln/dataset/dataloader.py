@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, Sampler
 
+from kiln.dataset.worker_exit import ExitWithParent
 from kiln.dist import get_rank, get_world_size
 from kiln.errors import ConfigError
 from kiln.logging import print_log
@@ -151,6 +152,8 @@ def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = Non
     elif init_fn is None and seed is not None and num_workers > 0:
         init_fn = functools.partial(worker_init_fn, num_workers=num_workers, rank=get_rank(),
                                     seed=seed, sampler=sampler)
+    if num_workers > 0:  # a worker must not outlive a killed main process (kiln.dataset.worker_exit)
+        init_fn = ExitWithParent(init_fn)
 
     dataset = _seeded(dataset, seed, _epoch_sampler(sampler, batch_sampler))
     try:

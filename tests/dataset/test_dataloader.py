@@ -1,5 +1,11 @@
 """Dataloaders from dict configs: dataset/sampler/collate/worker seeding defaults."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -86,3 +92,48 @@ def test_errors(counting_dataset_cls):
         build_dataloader(dict(dataset=counting_dataset_cls(), collate_fn=dict(type="stack")))
     with pytest.raises(ConfigError, match="DataLoader rejected the arguments"):
         build_dataloader(dict(dataset=counting_dataset_cls(), batchsize=2))
+
+
+# The main process dies (SIGKILL) while its worker is still starting: torch's own watchdog notes
+# its parent's pid only after worker_init_fn returned, so it then watches the adoptive parent and
+# the orphan ran forever, holding the job's stdout open (test_resume_crash timed out under load).
+_ORPHAN_JOB = """
+import os, signal, sys, time
+from kiln.dataset.dataloader import build_dataloader
+
+parent = os.getpid()
+
+def still_starting(worker_id):  # what heavy load does: the worker is slower than its parent's death
+    while os.getppid() == parent:
+        time.sleep(0.01)
+
+loader = build_dataloader(dict(dataset=list(range(4)), batch_size=1, num_workers=1,
+                               worker_init_fn=still_starting), seed=0)
+iterator = iter(loader)
+print(iterator._workers[0].pid, flush=True)
+os.kill(parent, signal.SIGKILL)
+"""
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
+def test_a_worker_still_starting_exits_when_the_main_process_is_killed():
+    job = subprocess.Popen([sys.executable, "-c", _ORPHAN_JOB], stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL, text=True)
+    worker = int(job.stdout.readline())
+    job.stdout.close()
+    assert job.wait(timeout=120) == -signal.SIGKILL
+    deadline = time.monotonic() + 60  # a liveness bound, not a timing claim: without the guard, never
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    orphaned = _alive(worker)
+    if orphaned:
+        os.kill(worker, signal.SIGKILL)  # don't leave it running
+    assert not orphaned, "the DataLoader worker outlived the killed main process"
