@@ -11,7 +11,10 @@ In the main process (``num_workers=0``) nothing is reseeded: the global streams 
 checkpoint already.
 
 ``build_dataloader`` wraps map-style datasets of dataloader configs; the wrapper forwards every
-attribute (``metainfo``, ...) to the dataset. An exception in ``__getitem__`` gets a note
+attribute (``metainfo``, ...) to the dataset and reports the dataset's class as its ``__class__``
+(``isinstance(loader.dataset, MyDataset)`` holds). It pickles as itself (``__reduce__``), so the
+``spawn`` and ``forkserver`` start methods, which pickle the dataset into every worker, get the
+same per-sample seeds as ``fork``. An exception in ``__getitem__`` gets a note
 ``kiln: raised in dataset MyDataset[17]`` (also from a worker: the note travels in the traceback
 text the worker sends back).
 """
@@ -68,8 +71,14 @@ class SeededSamples(Dataset):
 
     def __getattr__(self, name: str) -> Any:
         if name in ("dataset", "seed", "sampler") or name.startswith("__"):
-            raise AttributeError(name)  # during unpickling in a worker, before __init__'s fields exist
+            raise AttributeError(name)  # not set yet (built without __init__): no recursion
         return getattr(self.dataset, name)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # object's default reduce is ``copyreg.__newobj__(SeededSamples)``, which pickle checks
+        # against ``self.__class__`` (the dataset's class, see below) and rejects ("args[0] from
+        # __newobj__ args has the wrong class"): spawn/forkserver workers got no dataset.
+        return SeededSamples, (self.dataset, self.seed, self.sampler)
 
     @property  # type: ignore[misc]
     def __class__(self):  # isinstance(loader.dataset, MyDataset) keeps working through the wrapper
