@@ -7,7 +7,7 @@ hook stamps it; the hand loop stamps the same points). Start-up is the time from
 the ``Runner`` to the start of the first iteration (hand loop: model + optimizer + iterator).
 The hand loop calls ``.item()`` on the loss every 10 iterations, as a logger would.
 
-    python benchmarks/runner_overhead.py [--runs 5] [--iters 300] [--breakdown]
+    python benchmarks/runner_overhead.py [--runs 5] [--iters 300] [--breakdown] [--interleaved]
 
 Rows are timed in alternating order from run to run. ``ratio`` is the median kiln time over the
 median hand-loop time; ``paired`` the median of each run's ratio to the hand loop of the same run.
@@ -84,6 +84,79 @@ def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
     _sync()
     t_end = time.perf_counter()
     return t_first - start, (t_end - t_warm) / (iters - WARMUP)
+
+
+class HandSteps:
+    """The hand loop's iteration, one call at a time (for the interleaved measurement)."""
+
+    def __init__(self, dataset: TensorDataset) -> None:
+        self.device = _device()
+        self.model = _mlp().to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.01)
+        self.batches = iter(DataLoader(dataset, batch_size=64))
+        self.model.train()
+        self.i = 0
+
+    def step(self) -> None:
+        x, y = next(self.batches)
+        x, y = x.to(self.device), y.to(self.device)
+        loss = F.cross_entropy(self.model(x), y)
+        loss.backward()
+        self.optimizer.step()
+        self.optimizer.zero_grad()
+        self.i += 1
+        if self.i % 10 == 0:
+            loss.item()  # deliberate sync, as a logger does every 10 iterations
+
+
+def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+    """``(engine, hand)`` steady-state seconds per iteration, timed iteration by iteration in turn.
+
+    After each engine iteration (a LOWEST-priority hook, the last thing it runs) one hand-loop
+    iteration runs: engine iteration i spans the end of hand iteration i-1 to the start of hand
+    iteration i (data loading, hooks, train step and loop included). Both see the same machine
+    state within a few milliseconds, so a machine that changes speed over seconds cannot favour
+    either; each still runs its own code between its own torch steps.
+    """
+    import importlib
+
+    Hook = importlib.import_module(f"{package}.hooks").Hook
+    BaseModel = importlib.import_module(f"{package}.model").BaseModel
+    Runner = importlib.import_module(f"{package}.runner").Runner
+    hand = HandSteps(dataset)
+    times: dict[str, float] = {"engine": 0.0, "hand": 0.0}
+
+    class MLP(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp()
+
+        def forward(self, x, y, mode="tensor"):
+            out = self.net(x)
+            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
+
+    class Interleave(Hook):
+        priority = "LOWEST"
+        last = None
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            _sync()
+            t0 = time.perf_counter()
+            hand.step()
+            _sync()
+            t1 = time.perf_counter()
+            if runner.iter >= WARMUP:
+                times["engine"] += t0 - self.last
+                times["hand"] += t1 - t0
+            self.last = t1
+
+    runner = Runner(
+        model=MLP(), work_dir=work_dir, train_dataloader=DataLoader(dataset, batch_size=64),
+        optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
+        train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Interleave()], randomness=dict(seed=0))
+    runner.train()
+    steady = iters - WARMUP
+    return times["engine"] / steady, times["hand"] / steady
 
 
 # -- kiln and MMEngine (same API, so one function runs both) -------------------------------------
@@ -212,6 +285,10 @@ def main() -> None:
     parser.add_argument("--framework", action="append", choices=sorted(FRAMEWORKS),
                         help="frameworks to time against the hand loop (default: kiln, plus "
                              "mmengine/lightning when importable)")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="also time kiln (and MMEngine) iteration by iteration in turn with the "
+                             "hand loop in one run: the ratio least moved by a machine whose speed "
+                             "drifts")
     parser.add_argument("--breakdown", action="store_true",
                         help="also time kiln without each default hook, and with none of them "
                              "(per-component cost = kiln minus that row)")
@@ -225,6 +302,8 @@ def main() -> None:
         names += list(BREAKDOWN)
         runners.update({name: _breakdown_runner(name) for name in BREAKDOWN})
     dataset = _data(args.iters)
+    inter: dict[str, list[tuple[float, float]]] = (
+        {n: [] for n in ("kiln", "mmengine") if n in names} if args.interleaved else {})
     results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs + 1):  # run 0 warms up imports and allocator; not counted
@@ -241,6 +320,13 @@ def main() -> None:
                         result = runners[name](dataset, args.iters, f"{tmp}/{name}_{run}")
                 if run > 0:
                     results[name].append(result)
+            for package in inter:
+                torch.manual_seed(0)
+                sink = io.StringIO()
+                with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+                    result = interleaved(package, dataset, args.iters, f"{tmp}/{package}_inter_{run}")
+                if run > 0:
+                    inter[package].append(result)
 
     base_startup = statistics.median(r[0] for r in results["hand loop"])
     base_iter = statistics.median(r[1] for r in results["hand loop"])
@@ -260,6 +346,11 @@ def main() -> None:
         if name in BREAKDOWN and kiln_iter is not None:
             line += f"   kiln minus this: {(kiln_iter - per_iter) * 1e6:+.1f} µs/iter"
         print(line)
+    for name, pairs in inter.items():
+        ratios = sorted(engine / hand for engine, hand in pairs)
+        print(f"{name + ' ⇄ hand':<17} {statistics.median(e for e, _ in pairs) * 1e6:>15.1f} "
+              f"{statistics.median(ratios):>7.3f}   (interleaved; runs {ratios[0]:.3f}–{ratios[-1]:.3f}, "
+              f"hand {statistics.median(h for _, h in pairs) * 1e6:.1f} µs/iter)")
     sys.stdout.flush()
 
 

@@ -196,6 +196,11 @@ class HistoryBuffer:
         cls._statistics_methods[name] = method
         return method
 
+    @classmethod
+    def statistic_names(cls) -> list[str]:
+        """``mean``, ``current``, ``min``, ``max`` and every registered statistic."""
+        return list(cls._statistics_methods)
+
     def mean(self, window_size: int | None = None) -> float:
         """Sum of the last ``window_size`` values over the sum of their counts (MMEngine's mean)."""
         self._sync()

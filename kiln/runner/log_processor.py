@@ -29,6 +29,7 @@ import torch
 
 from kiln.errors import ConfigError
 from kiln.hooks.logger_hook import trained_epochs
+from kiln.logging.history_buffer import HistoryBuffer
 from kiln.logging.message_hub import mean_over_ranks
 from kiln.registry import LOG_PROCESSORS
 
@@ -76,8 +77,10 @@ class LogProcessor:
             path = f"log_processor.custom_cfg[{i}]"
             if not isinstance(cfg, dict) or "data_src" not in cfg:
                 raise ConfigError(path, f"expected a dict with 'data_src', got {cfg!r}")
-            if cfg.get("method_name", "mean") not in ("mean", "current", "min", "max"):
-                raise ConfigError(f"{path}.method_name", f"{cfg['method_name']!r} is not one of mean, current, min, max")
+            statistics = HistoryBuffer.statistic_names()  # mean/current/min/max + registered ones
+            if cfg.get("method_name", "mean") not in statistics:
+                raise ConfigError(f"{path}.method_name", f"{cfg['method_name']!r} is not a statistic of "
+                                  f"HistoryBuffer; registered: {', '.join(statistics)}")
             window = cfg.get("window_size", self.window_size)
             if not (isinstance(window, int) and window > 0) and window not in ("epoch", "global"):
                 raise ConfigError(f"{path}.window_size", f"expected a positive int, 'epoch' or 'global', got {window!r}")

@@ -206,7 +206,12 @@ class Runner:
 
     @property
     def model_name(self) -> str:
-        return type(unwrap_model(self.model)).__name__
+        cls = type(unwrap_model(self.model))
+        # FSDP2's fully_shard swaps the class for a generated ``FSDP<Name>(FSDPModule, <Name>)``
+        if cls.__name__.startswith("FSDP") and len(cls.__bases__) == 2 \
+                and cls.__bases__[0].__name__ == "FSDPModule":
+            cls = cls.__bases__[1]
+        return cls.__name__
 
     @property
     def train_progress(self) -> Any:

@@ -186,7 +186,7 @@ def _meta_runner(rank, work_dir):
     model = runner.model.module
     loc = {n: p.to_local().detach().clone() for n, p in model.named_parameters()}
     out = dict(
-        init_device=model.init_device,
+        init_device=model.init_device, model_name=runner.model_name,
         shapes={n: (tuple(p.shape), tuple(p.to_local().shape)) for n, p in model.named_parameters()},
         kai_std=float(loc["kai.weight"].std()), xav_std=float(loc["xav.weight"].std()),
         kai_full=model.kai.weight.full_tensor().detach(),
@@ -239,6 +239,7 @@ def test_fsdp2_two_processes(tmp_path):
 
     meta = [r["meta"] for r in ranks]
     assert meta[0]["init_device"] == "meta"
+    assert meta[0]["model_name"] == "MetaNet"  # not fully_shard's generated FSDPMetaNet
     assert meta[0]["shapes"]["kai.weight"] == ((512, 256), (256, 256))
     for m in meta:
         assert math.isclose(m["kai_std"], math.sqrt(2 / 512), rel_tol=0.03)  # fan_out of the FULL weight

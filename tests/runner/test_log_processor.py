@@ -209,6 +209,25 @@ def test_custom_cfg_statistics():
     assert "loss: 17.5000" in line and "loss_max: 19.0000" in line
 
 
+def test_custom_cfg_uses_a_registered_statistic():
+    from kiln.logging import HistoryBuffer
+
+    def spread_for_log_test(self, window_size=None):
+        values = self.data[0][-window_size:] if window_size else self.data[0]
+        return float(values.max() - values.min())
+
+    HistoryBuffer.register_statistics(spread_for_log_test)
+    try:
+        runner = make_runner(it=19)
+        for i in range(20):
+            runner.message_hub.update_scalar("train/loss", float(i))
+        cfg = [dict(data_src="loss", method_name="spread_for_log_test", window_size=5, log_name="spread")]
+        tag, line = LogProcessor(custom_cfg=cfg).get_log_after_iter(runner, 3, "train")
+        assert tag["spread"] == 4.0 and "spread: 4.0000" in line
+    finally:
+        del HistoryBuffer._statistics_methods["spread_for_log_test"]
+
+
 @pytest.mark.parametrize("cfg, match", [
     ([dict(method_name="mean")], r"custom_cfg\[0\]"),
     ([dict(data_src="loss", method_name="median")], r"custom_cfg\[0\]\.method_name"),
