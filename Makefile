@@ -32,7 +32,8 @@ bench: $(STAMP)
 	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/init_weights.py
 	$(PY) benchmarks/train_step.py
-	$(PY) benchmarks/runner_overhead.py
+	$(PY) benchmarks/runner_overhead.py --interleaved
+	$(PY) benchmarks/hot_path_lines.py
 	$(PY) benchmarks/checkpoint_io.py
 	$(PY) benchmarks/meta_init.py
 	$(PY) benchmarks/async_save.py
