@@ -44,6 +44,7 @@ from kiln.checkpoint.model_state import (
     optimizer_extras,
     state_dict_options,
 )
+from kiln.checkpoint.reading import is_dcp_checkpoint
 from kiln.checkpoint.saving import _fsync_dir, atomic_save, to_plain
 from kiln.errors import CheckpointError
 from kiln.logging import print_log
@@ -53,11 +54,6 @@ __all__ = ["save_dcp", "load_dcp_model", "load_dcp_optimizer", "read_dcp_state",
 
 EXTRA_FILE = "extra_state.pth"
 _PARTIAL = ".partial"
-
-
-def is_dcp_checkpoint(path: str | os.PathLike) -> bool:
-    """A directory written by :func:`save_dcp` (DCP's ``.metadata`` is its last file written)."""
-    return os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata"))
 
 
 def partial_path(directory: str) -> str:

@@ -19,7 +19,7 @@ from kiln.checkpoint.loading import load_checkpoint_file
 from kiln.checkpoint.saving import digest_path
 from kiln.errors import CheckpointError
 
-__all__ = ["read_checkpoint", "find_previous_checkpoint", "verify_digest", "find_checkpoints"]
+__all__ = ["read_checkpoint", "find_previous_checkpoint", "verify_digest", "find_checkpoints", "is_dcp_checkpoint"]
 
 
 def read_checkpoint(filename: str, map_location: Any = "cpu", verify: bool | None = None) -> dict[str, Any]:
@@ -93,26 +93,43 @@ def verify_digest(filename: str) -> bool:
     return True
 
 
+_NAME = re.compile(r"(?:epoch|iter)_(\d+)(?:\.pth)?")
+
+
+def is_dcp_checkpoint(path: str | os.PathLike) -> bool:
+    """A directory written by ``kiln.checkpoint.dcp.save_dcp`` (DCP's ``.metadata`` is its last file)."""
+    return os.path.isdir(path) and os.path.isfile(os.path.join(path, ".metadata"))
+
+
+def _checkpoint_number(path: str) -> int | None:
+    """N of ``epoch_N.pth``/``iter_N.pth`` files and ``epoch_N``/``iter_N`` DCP directories."""
+    name = os.path.basename(path)
+    match = _NAME.fullmatch(name)
+    if match is None or (name.endswith(".pth") != os.path.isfile(path)):
+        return None
+    return int(match.group(1)) if name.endswith(".pth") or is_dcp_checkpoint(path) else None
+
+
 def find_checkpoints(directory: str) -> list[str]:
-    """The ``epoch_N.pth``/``iter_N.pth`` files in ``directory``, newest (by mtime, then N) first."""
+    """The ``epoch_N.pth``/``iter_N.pth`` files and complete ``epoch_N``/``iter_N`` DCP directories
+    in ``directory``, newest (by mtime, then N) first."""
     found = []
-    for path in glob.glob(os.path.join(glob.escape(directory), "*.pth")):
-        match = re.fullmatch(r"(epoch|iter)_(\d+)\.pth", os.path.basename(path))
-        if match:
-            found.append((os.path.getmtime(path), int(match.group(2)), os.path.abspath(path)))
+    for path in glob.glob(os.path.join(glob.escape(directory), "*")):
+        number = _checkpoint_number(path)
+        if number is not None:
+            found.append((os.path.getmtime(path), number, os.path.abspath(path)))
     return [path for _, _, path in sorted(found, reverse=True)]
 
 
 def find_previous_checkpoint(filename: str) -> str | None:
-    """The newest other ``epoch_N.pth``/``iter_N.pth`` in the directory of ``filename``."""
-    directory = os.path.dirname(os.path.abspath(os.fspath(filename)))
+    """The newest other checkpoint (file or DCP directory) in the directory of ``filename``."""
     own = os.path.abspath(os.fspath(filename))
+    directory = os.path.dirname(own.rstrip(os.sep))
     found = []
     for path in find_checkpoints(directory):
-        match = re.fullmatch(r"(?:epoch|iter)_(\d+)\.pth", os.path.basename(path))
-        if path != own:
-            found.append((int(match.group(1)), os.path.getmtime(path), path))
-    own_match = re.fullmatch(r"(?:epoch|iter)_(\d+)\.pth", os.path.basename(own))
+        if path != own.rstrip(os.sep):
+            found.append((_checkpoint_number(path), os.path.getmtime(path), path))
+    own_match = _NAME.fullmatch(os.path.basename(own.rstrip(os.sep)))
     if own_match:  # prefer ones before the broken file
         earlier = [f for f in found if f[0] < int(own_match.group(1))]
         found = earlier or found

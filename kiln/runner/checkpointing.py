@@ -358,7 +358,7 @@ def find_resume_checkpoint(work_dir: str) -> str | None:
     if os.path.isfile(pointer):
         with open(pointer, encoding="utf-8") as f:
             named = f.read().strip() or None
-    if named is not None and os.path.isfile(named):
+    if named is not None and (os.path.isfile(named) or is_dcp_checkpoint(named)):
         return named
     candidates = find_checkpoints(work_dir)
     if not candidates:
@@ -368,7 +368,8 @@ def find_resume_checkpoint(work_dir: str) -> str | None:
     failures = []
     for path in candidates:
         try:
-            read_checkpoint(path, "cpu")
+            if not is_dcp_checkpoint(path):  # a DCP directory is published complete (renamed last)
+                read_checkpoint(path, "cpu")
         except (CheckpointError, OSError) as exc:
             failures.append(f"{os.path.basename(path)}: {str(exc).splitlines()[0][:200]}")
             continue
