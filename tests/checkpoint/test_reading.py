@@ -1,7 +1,6 @@
 """Finding checkpoints in a work_dir: files and complete DCP directories."""
 
 
-
 def test_checkpoints_found_include_complete_dcp_directories(tmp_path):
     import os
     import time
