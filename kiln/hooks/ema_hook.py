@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from kiln.errors import ConfigError
+from kiln.errors import CheckpointError, ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
 from kiln.logging import print_log
 from kiln.model.wrappers.utils import unwrap_model
@@ -125,14 +125,29 @@ class EMAHook(Hook):
 
     # -- checkpoints -------------------------------------------------------------------------
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """``state_dict`` gets the EMA weights, ``ema_state_dict`` the raw ones (MMEngine's layout)."""
-        checkpoint["ema_state_dict"] = {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()}
-        self._swap_state_dicts(checkpoint)
+        """``state_dict`` gets the EMA weights, ``ema_state_dict`` the raw ones (MMEngine's layout).
+
+        A DCP checkpoint (no ``state_dict`` here: DCP writes the model's own, raw, weights) keeps
+        the average as it is in ``ema_state_dict`` and says so (``ema_layout='average'``).
+        """
+        ema = {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()}
+        if "state_dict" in checkpoint:
+            checkpoint["ema_state_dict"] = ema
+            self._swap_state_dicts(checkpoint)
+            return
+        sharded = [k for k, v in ema.items() if type(v) is not torch.Tensor]
+        if sharded:
+            raise CheckpointError(f"EMAHook cannot save the average of a sharded model in a DCP checkpoint "
+                                  f"yet ({sharded[0]} is a {type(ema[sharded[0]]).__name__}); save "
+                                  "with save_format='pth' or drop the EMAHook")
+        checkpoint["ema_state_dict"] = ema
+        checkpoint["ema_layout"] = "average"
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         resuming = bool(getattr(runner, "_resume", False))
         if "ema_state_dict" in checkpoint and resuming:
-            self._swap_state_dicts(checkpoint)  # the raw weights go back to state_dict for the model
+            if checkpoint.get("ema_layout") != "average":
+                self._swap_state_dicts(checkpoint)  # the raw weights go back to state_dict for the model
             self.ema_model.load_state_dict(checkpoint["ema_state_dict"], strict=self.strict_load)
             return
         if resuming:

@@ -164,3 +164,24 @@ def test_bad_save_format_is_a_config_error():
         CheckpointHook(save_format="zip")
     with pytest.raises(ConfigError, match="async_save"):
         CheckpointHook(async_save="yes")
+
+
+def test_ema_hook_with_dcp_resumes_the_average(tmp_path):
+    from kiln.hooks import EMAHook
+
+    def run(work_dir, max_iters, resume=False):
+        runner = _runner(work_dir, max_iters=max_iters, resume=resume)
+        runner.register_hook(EMAHook(momentum=0.2))
+        runner.train()
+        ema = next(h for h in runner.hooks if isinstance(h, EMAHook))
+        return runner, {k: v.clone() for k, v in ema.ema_model.state_dict().items()}
+
+    full, full_ema = run(tmp_path / "full", 12)
+    run(tmp_path / "run", 8)  # saves iter_4 and iter_8
+    state = read_dcp_state(str(tmp_path / "run" / "iter_8"))
+    assert state["ema_layout"] == "average" and "module.fc1.weight" in state["ema_state_dict"]
+    resumed, resumed_ema = run(tmp_path / "run", 12, resume=True)
+    assert resumed_ema.keys() == full_ema.keys()
+    assert all(torch.equal(full_ema[k], resumed_ema[k]) for k in full_ema)  # the average, bitwise
+    assert all(torch.equal(a, b) for a, b in zip(full.model.state_dict().values(),
+                                                  resumed.model.state_dict().values()))
