@@ -86,6 +86,26 @@ def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
     return t_first - start, (t_end - t_warm) / (iters - WARMUP)
 
 
+def _engine(package: str):
+    """``(Hook, Runner, MLP)`` of ``package`` ('kiln' or 'mmengine': the same API)."""
+    import importlib
+
+    Hook = importlib.import_module(f"{package}.hooks").Hook
+    BaseModel = importlib.import_module(f"{package}.model").BaseModel
+    Runner = importlib.import_module(f"{package}.runner").Runner
+
+    class MLP(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp()
+
+        def forward(self, x, y, mode="tensor"):
+            out = self.net(x)
+            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
+
+    return Hook, Runner, MLP
+
+
 class HandSteps:
     """The hand loop's iteration, one call at a time (for the interleaved measurement)."""
 
@@ -109,7 +129,8 @@ class HandSteps:
             loss.item()  # deliberate sync, as a logger does every 10 iterations
 
 
-def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
+def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str,
+                default_hooks: dict | None = None) -> tuple[float, float]:
     """``(engine, hand)`` steady-state seconds per iteration, timed iteration by iteration in turn.
 
     After each engine iteration (a LOWEST-priority hook, the last thing it runs) one hand-loop
@@ -118,22 +139,9 @@ def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str)
     state within a few milliseconds, so a machine that changes speed over seconds cannot favour
     either; each still runs its own code between its own torch steps.
     """
-    import importlib
-
-    Hook = importlib.import_module(f"{package}.hooks").Hook
-    BaseModel = importlib.import_module(f"{package}.model").BaseModel
-    Runner = importlib.import_module(f"{package}.runner").Runner
+    Hook, Runner, MLP = _engine(package)
     hand = HandSteps(dataset)
     times: dict[str, float] = {"engine": 0.0, "hand": 0.0}
-
-    class MLP(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp()
-
-        def forward(self, x, y, mode="tensor"):
-            out = self.net(x)
-            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
 
     class Interleave(Hook):
         priority = "LOWEST"
@@ -153,7 +161,8 @@ def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str)
     runner = Runner(
         model=MLP(), work_dir=work_dir, train_dataloader=DataLoader(dataset, batch_size=64),
         optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.01)),
-        train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Interleave()], randomness=dict(seed=0))
+        train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Interleave()], randomness=dict(seed=0),
+        default_hooks=default_hooks)
     runner.train()
     steady = iters - WARMUP
     return times["engine"] / steady, times["hand"] / steady
@@ -163,20 +172,7 @@ def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str)
 def engine_runner(package: str, dataset: TensorDataset, iters: int, work_dir: str,
                   default_hooks: dict | None = None) -> tuple[float, float]:
     """Time ``Runner.train()`` of ``package`` ('kiln' or 'mmengine') on the benchmark's work."""
-    import importlib
-
-    Hook = importlib.import_module(f"{package}.hooks").Hook
-    BaseModel = importlib.import_module(f"{package}.model").BaseModel
-    Runner = importlib.import_module(f"{package}.runner").Runner
-
-    class MLP(BaseModel):
-        def __init__(self):
-            super().__init__()
-            self.net = _mlp()
-
-        def forward(self, x, y, mode="tensor"):
-            out = self.net(x)
-            return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
+    Hook, Runner, MLP = _engine(package)
 
     stamps: dict[str, float] = {}
 
@@ -304,6 +300,8 @@ def main() -> None:
     dataset = _data(args.iters)
     inter: dict[str, list[tuple[float, float]]] = (
         {n: [] for n in ("kiln", "mmengine") if n in names} if args.interleaved else {})
+    if args.interleaved and args.breakdown:  # the per-hook costs, measured the steady way
+        inter.update({f"kiln {name}": [] for name in BREAKDOWN})
     results: dict[str, list[tuple[float, float]]] = {"hand loop": [], **{n: [] for n in names}}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(args.runs + 1):  # run 0 warms up imports and allocator; not counted
@@ -320,13 +318,15 @@ def main() -> None:
                         result = runners[name](dataset, args.iters, f"{tmp}/{name}_{run}")
                 if run > 0:
                     results[name].append(result)
-            for package in inter:
+            for name in inter:
+                package, _, part = name.partition(" ")
                 torch.manual_seed(0)
                 sink = io.StringIO()
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    result = interleaved(package, dataset, args.iters, f"{tmp}/{package}_inter_{run}")
+                    result = interleaved(package, dataset, args.iters, f"{tmp}/inter_{len(part)}_{run}",
+                                         dict(BREAKDOWN[part]) if part else None)
                 if run > 0:
-                    inter[package].append(result)
+                    inter[name].append(result)
 
     base_startup = statistics.median(r[0] for r in results["hand loop"])
     base_iter = statistics.median(r[1] for r in results["hand loop"])
@@ -346,11 +346,16 @@ def main() -> None:
         if name in BREAKDOWN and kiln_iter is not None:
             line += f"   kiln minus this: {(kiln_iter - per_iter) * 1e6:+.1f} µs/iter"
         print(line)
+    kiln_extra = (statistics.median(e - h for e, h in inter["kiln"]) if "kiln" in inter else None)
     for name, pairs in inter.items():
         ratios = sorted(engine / hand for engine, hand in pairs)
-        print(f"{name + ' ⇄ hand':<17} {statistics.median(e for e, _ in pairs) * 1e6:>15.1f} "
-              f"{statistics.median(ratios):>7.3f}   (interleaved; runs {ratios[0]:.3f}–{ratios[-1]:.3f}, "
-              f"hand {statistics.median(h for _, h in pairs) * 1e6:.1f} µs/iter)")
+        extra = statistics.median(e - h for e, h in pairs)
+        line = (f"{name + ' ⇄ hand':<17} {statistics.median(e for e, _ in pairs) * 1e6:>15.1f} "
+                f"{statistics.median(ratios):>7.3f}   (interleaved; runs {ratios[0]:.3f}–{ratios[-1]:.3f}, "
+                f"{extra * 1e6:+.1f} µs/iter over the hand loop")
+        if name.startswith("kiln ") and kiln_extra is not None:
+            line += f"; kiln minus this: {(kiln_extra - extra) * 1e6:+.1f}"
+        print(line + ")")
     sys.stdout.flush()
 
 
