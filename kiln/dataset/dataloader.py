@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset, Sampler
 
-from kiln.dataset.worker_exit import ExitWithParent
+from kiln.dataset.worker_exit import ExitWithParent, guard_workers
 from kiln.dist import get_rank, get_world_size
 from kiln.errors import ConfigError
 from kiln.logging import print_log
@@ -103,7 +103,7 @@ def build_dataloader(cfg: Mapping[str, Any] | DataLoader, seed: int | None = Non
         path: Config path used in error messages (``'train_dataloader'``).
     """
     if isinstance(cfg, DataLoader):
-        return cfg
+        return guard_workers(cfg)  # the user's loader as it is, but no worker outlives this process
     if not isinstance(cfg, Mapping):
         raise ConfigError(path, f"expected a torch DataLoader or a dict, but got {type(cfg).__name__}")
     cfg = dict(cfg)

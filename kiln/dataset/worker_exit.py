@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["ExitWithParent", "exit_with_parent"]
+__all__ = ["ExitWithParent", "exit_with_parent", "guard_workers"]
 
 _INTERVAL_S = 1.0  # one getppid() a second per worker; torch's own check runs every 5 s
 
@@ -68,3 +68,14 @@ def _started_by_forkserver() -> bool:
     if isinstance(process, getattr(context, "ForkServerProcess", ())):
         return True
     return type(process) is context.Process and multiprocessing.get_start_method(allow_none=True) == "forkserver"
+
+
+def guard_workers(loader: Any) -> Any:
+    """Make the workers of a ready-made ``DataLoader`` exit with a killed main process too.
+
+    Its ``worker_init_fn`` (kept, called after the guard) is wrapped once; a loader without
+    workers is returned as it is.
+    """
+    if getattr(loader, "num_workers", 0) > 0 and not isinstance(loader.worker_init_fn, ExitWithParent):
+        loader.worker_init_fn = ExitWithParent(loader.worker_init_fn)
+    return loader

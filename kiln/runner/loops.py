@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
+from torch.utils.data import DataLoader
 
 from kiln.checkpoint.rng import preserved_rng
 from kiln.dataset.dataloader import find_sampler, loader_batch_size, skip_batches
@@ -30,7 +31,7 @@ class BaseLoop:
 
     def __init__(self, runner, dataloader: Any) -> None:
         self._runner = runner
-        if isinstance(dataloader, dict):
+        if isinstance(dataloader, (dict, DataLoader)):  # a ready DataLoader: its workers get the exit guard
             dataloader = runner.build_dataloader(dataloader)
         self.dataloader = dataloader
 

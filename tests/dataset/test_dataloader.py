@@ -107,8 +107,13 @@ def still_starting(worker_id):  # what heavy load does: the worker is slower tha
     while os.getppid() == parent:
         time.sleep(0.01)
 
-loader = build_dataloader(dict(dataset=list(range(4)), batch_size=1, num_workers=1,
-                               worker_init_fn=still_starting), seed=0)
+if sys.argv[1] == "config":
+    loader = build_dataloader(dict(dataset=list(range(4)), batch_size=1, num_workers=1,
+                                   worker_init_fn=still_starting), seed=0)
+else:  # a DataLoader the user made, as the Runner receives it
+    import torch.utils.data
+    loader = build_dataloader(torch.utils.data.DataLoader(list(range(4)), num_workers=1,
+                                                          worker_init_fn=still_starting))
 iterator = iter(loader)
 print(iterator._workers[0].pid, flush=True)
 os.kill(parent, signal.SIGKILL)
@@ -124,8 +129,9 @@ def _alive(pid):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads process states from /proc")
-def test_a_worker_still_starting_exits_when_the_main_process_is_killed():
-    job = subprocess.Popen([sys.executable, "-c", _ORPHAN_JOB], stdout=subprocess.PIPE,
+@pytest.mark.parametrize("made_by", ["config", "user"])
+def test_a_worker_still_starting_exits_when_the_main_process_is_killed(made_by):
+    job = subprocess.Popen([sys.executable, "-c", _ORPHAN_JOB, made_by], stdout=subprocess.PIPE,
                            stderr=subprocess.DEVNULL, text=True)
     worker = int(job.stdout.readline())
     job.stdout.close()
