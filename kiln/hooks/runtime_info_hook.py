@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from kiln.hooks.hook import DATA_BATCH, Hook
+from kiln.logging.message_hub import first_values
 from kiln.registry import HOOKS
 
 __all__ = ["RuntimeInfoHook"]
@@ -27,13 +28,6 @@ def _is_scalar(value: Any) -> bool:
     if isinstance(value, (torch.Tensor, np.ndarray)):
         return value.size == 1 if isinstance(value, np.ndarray) else value.numel() == 1
     return False
-
-
-def _check_lr_layout(lrs: Any) -> None:
-    for name, values in lrs.items():
-        if not isinstance(values, (list, tuple)) or not values:
-            raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of lr, "
-                            f"but {name!r} is {values!r}")
 
 
 def _version() -> str:
@@ -72,7 +66,7 @@ class RuntimeInfoHook(Hook):
         meta = getattr(dataset, "metainfo", None)
         if meta is not None:
             hub.update_info("dataset_meta", meta)
-        _check_lr_layout(runner.optim_wrapper.get_lr())  # before the first step, not at the first log line
+        first_values(runner.optim_wrapper.get_lr())  # its layout checked before the first step
 
     def after_train(self, runner) -> None:
         runner.message_hub.pop_info("loop_stage")

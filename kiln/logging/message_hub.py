@@ -130,15 +130,10 @@ class MessageHub(ManagerMixin):
         records, self._later = self._later, []
         columns: dict[str, list[Any]] = {}
         for prefix, values, first_of_each, _ in records:
-            for name, value in values.items():
+            for name, value in (first_values(values) if first_of_each else values).items():
                 column = columns.get(prefix + name)
                 if column is None:
                     column = columns[prefix + name] = []
-                if first_of_each:
-                    if not (isinstance(value, (list, tuple)) and value):
-                        raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of "
-                                        f"values, but {name!r} is {value!r}")
-                    value = value[0]
                 column.append(value)
         for key, column in columns.items():
             self._file_column(key, column, records)
@@ -244,6 +239,19 @@ class MessageHub(ManagerMixin):
                 self._adopt(key, HistoryBuffer(**buffer))
         self._runtime_info.update(state_dict.get("runtime_info", {}))
         self._resumed_keys.update(state_dict.get("resumed_keys", {}))
+
+
+def first_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{name: first element}`` of an ``optim_wrapper.get_lr()``-style mapping of lists.
+
+    Raises:
+        TypeError: naming the entry that is not a non-empty list.
+    """
+    for name, value in values.items():
+        if not (isinstance(value, (list, tuple)) and value):
+            raise TypeError(f"optim_wrapper.get_lr() must map names to non-empty lists of "
+                            f"values, but {name!r} is {value!r}")
+    return {name: value[0] for name, value in values.items()}
 
 
 def mean_over_ranks(values: Mapping[str, float]) -> OrderedDict[str, float]:

@@ -218,13 +218,11 @@ def _accumulated_grads(runner, optim_wrapper) -> dict[str, torch.Tensor]:
 
 def _inside_window(optim_wrapper) -> bool:
     """Has any optimizer accumulated gradients it has not stepped on yet (an OptimWrapperDict's
-    children each keep their own window)?"""
+    children each keep their own window)? The wrapper's own rule: its last backward did not
+    close a window (``should_update``)."""
     children = getattr(optim_wrapper, "optim_wrappers", None)
-    for wrapper in children.values() if isinstance(children, Mapping) else [optim_wrapper]:
-        acc = int(getattr(wrapper, "accumulative_counts", 1) or 1)
-        if acc > 1 and int(getattr(wrapper, "inner_count", 0) or 0) % acc != 0:
-            return True
-    return False
+    wrappers = children.values() if isinstance(children, Mapping) else [optim_wrapper]
+    return any(hasattr(w, "should_update") and not w.should_update() for w in wrappers)
 
 
 def _scheduler_states(schedulers: Any) -> Any:
