@@ -1,5 +1,8 @@
 """IterTimerHook: per-iteration ``time``/``data_time`` and the ``eta`` shown in log lines.
 
+A train iteration's two timings reach the message hub together, after the iteration
+(``update_scalars_later``): a hook reading ``train/data_time`` before then sees the previous one.
+
 ``data_time`` is the wait for the batch (previous iteration end → ``before_*_iter``); ``time``
 is the whole iteration including that wait (previous iteration end → this iteration end).
 Wall-clock only, no device sync: with an asynchronous GPU a single iteration's time is the host's
@@ -32,6 +35,7 @@ class IterTimerHook(Hook):
         self.time_sec_tot = 0.0
         self.time_sec_test_val = 0.0
         self._max_iters: int | None = None
+        self._data_time = 0.0
 
     def before_train(self, runner) -> None:
         self.start_iter = runner.iter
@@ -70,7 +74,7 @@ class IterTimerHook(Hook):
         self._before_epoch(runner)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
-        runner.message_hub.update_scalar("train/data_time", time.perf_counter() - self._t)
+        self._data_time = time.perf_counter() - self._t  # logged with the iteration's time, below
 
     def before_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None) -> None:
         self._before_iter(runner, "val")
@@ -85,7 +89,8 @@ class IterTimerHook(Hook):
         self._t = now
         self.time_sec_tot += iter_time
         hub = runner.message_hub
-        hub.update_scalar("train/time", iter_time)
+        # one record per iteration, filed into the two buffers when the hub is next read
+        hub.update_scalars_later({"data_time": self._data_time, "time": iter_time}, "train/")
         it = runner.iter
         max_iters = self._max_iters if self._max_iters is not None else runner.max_iters
         avg = self.time_sec_tot / (it - self.start_iter + 1)

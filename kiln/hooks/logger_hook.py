@@ -18,7 +18,7 @@ from typing import Any
 
 from kiln.errors import ConfigError
 from kiln.hooks.hook import DATA_BATCH, Hook
-from kiln.logging.logger import log_line
+from kiln.logging.logger import flush_log_file, log_line
 from kiln.registry import HOOKS
 from kiln.utils.progressbar import ProgressBar
 
@@ -61,6 +61,9 @@ def _jsonable(value: Any) -> Any:
 
 
 def _flush(visualizer: Any) -> None:
+    """Write what is buffered: the log file's lines and the visualizer's records (each at most
+    a second late during an epoch)."""
+    flush_log_file()
     flush = getattr(visualizer, "flush", None)  # a user's visualizer may not buffer
     if flush is not None:
         flush()
@@ -124,6 +127,7 @@ class LoggerHook(Hook):
 
     def after_run(self, runner) -> None:
         self.progress.stop()
+        flush_log_file()  # complete before a backend uploads it or it is copied below
         runner.visualizer.close()
         if self.out_dir is None:
             return
@@ -194,7 +198,7 @@ class LoggerHook(Hook):
     def after_train_epoch(self, runner) -> None:
         if self._by_epoch(runner):
             self.progress.stop()
-        _flush(runner.visualizer)  # the scalars files are written in batches (at most 1 s late)
+        _flush(runner.visualizer)  # the log and scalars files are written in batches (at most 1 s late)
 
     def after_train(self, runner) -> None:
         self.progress.stop()

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars, non_finite_loss, to_python
+from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars, non_finite_loss
 from kiln.utils.manager import ManagerMixin
 
 __all__ = ["HistoryBuffer", "MessageHub"]  # HistoryBuffer: its old import path
@@ -49,6 +49,24 @@ def _plain(value: Any) -> tuple[bool, Any]:
     return False, value
 
 
+def _numbers(column: list[Any]) -> list[float | int] | None:
+    """Python numbers of a column of one-element tensors (one ``stack``: a single kernel, and on
+    an accelerator the log interval's one device→host copy of the key) or of floats; None for
+    anything else (mixed types, devices or shapes), which the caller files value by value."""
+    first = column[0]
+    if type(first) is torch.Tensor:
+        try:
+            stacked = torch.stack(column)
+        except (RuntimeError, TypeError):
+            return None
+        if stacked.dim() != 1 or stacked.dtype == torch.bool:
+            return None
+        return stacked.tolist()  # deliberate device→host sync of the logging path
+    if type(first) is float and all(type(v) is float for v in column):  # lr, timings
+        return column
+    return None
+
+
 class MessageHub(ManagerMixin):
     """Named hub of log scalars (``HistoryBuffer`` per key) and runtime info.
 
@@ -62,10 +80,11 @@ class MessageHub(ManagerMixin):
                  resumed_keys: Mapping[str, bool] | None = None) -> None:
         super().__init__(name)
         self._pending = _PendingScalars()
-        # (prefix, values, first_of_each, iteration) logged by update_scalars_later, not filed yet
-        self._later: list[tuple[str, dict[str, Any], bool, Any]] = []
-        self._later_names: dict[str, set[str]] = {}  # prefix -> names ever logged for later
-        self._later_keys: dict[str, tuple[str, str]] = {}  # their full keys -> (prefix, name)
+        # Values logged by update_scalars_later, not filed yet, per layout (prefix, first_of_each,
+        # names): (rows of values, the iteration of each row). A layout is a column block, filed
+        # by one C-level transpose; _later_keys: the full keys with pending values.
+        self._later: dict[tuple[str, bool, tuple[str, ...]], tuple[list[tuple], list[Any]]] = {}
+        self._later_keys: set[str] = set()
         self._log_scalars: OrderedDict[str, HistoryBuffer] = OrderedDict()
         for key, buffer in (log_scalars or {}).items():
             self._adopt(key, buffer)
@@ -97,7 +116,7 @@ class MessageHub(ManagerMixin):
 
     def update_scalar(self, key: str, value: Any, count: float = 1, resumed: bool = True) -> None:
         """Log ``value`` under ``key``. A tensor is NOT synced here (see the module docstring)."""
-        if self._later and key in self._later_keys:  # this key's values logged for later go first
+        if key in self._later_keys:  # this key's values logged for later go first
             self._expand_later()
         buffer = self._log_scalars.get(key)
         if buffer is None:
@@ -115,48 +134,53 @@ class MessageHub(ManagerMixin):
         value is a list and its first element is logged (``optim_wrapper.get_lr()``'s layout).
         The mapping is copied; the values themselves must not change afterwards.
         """
-        values = dict(values)
-        names = self._later_names.setdefault(prefix, set())
-        if not values.keys() <= names:  # a new name (a set operation in C, not a loop)
-            for name in values.keys() - names:
-                names.add(name)
-                self._later_keys[prefix + name] = (prefix, name)
-        self._later.append((prefix, values, first_of_each, self._runtime_info.get("iter")))
-        if len(self._later) >= _MAX_LATER:
+        layout = (prefix, first_of_each, tuple(values))
+        pending = self._later.get(layout)
+        if pending is None:
+            pending = self._new_layout(layout)
+        pending[0].append(tuple(values.values()))  # a snapshot: the caller may reuse its dict
+        pending[1].append(self._runtime_info.get("iter"))
+        if len(pending[1]) >= _MAX_LATER:
             self._expand_later()
 
-    def _expand_later(self) -> None:
-        """File the values logged for later: one column per key, converted and appended at once."""
-        records, self._later = self._later, []
-        columns: dict[str, list[Any]] = {}
-        for prefix, values, first_of_each, _ in records:
-            for name, value in (first_values(values) if first_of_each else values).items():
-                column = columns.get(prefix + name)
-                if column is None:
-                    column = columns[prefix + name] = []
-                column.append(value)
-        for key, column in columns.items():
-            self._file_column(key, column, records)
+    def _new_layout(self, layout: tuple[str, bool, tuple[str, ...]]) -> tuple[list[tuple], list[Any]]:
+        prefix, _, names = layout
+        keys = {prefix + name for name in names}
+        if not keys.isdisjoint(self._later_keys):  # a key's values must stay in logging order
+            self._expand_later()
+        self._later_keys |= keys
+        pending: tuple[list[tuple], list[Any]] = ([], [])
+        self._later[layout] = pending
+        return pending
 
-    def _file_column(self, key: str, column: list[Any], records: list) -> None:
-        prefix, name = self._later_keys[key]
+    def _expand_later(self) -> None:
+        """File the values logged for later: each layout's rows transposed into one column per key
+        (``zip``, C-level), each column converted and appended at once."""
+        later, self._later = self._later, {}
+        self._later_keys = set()
+        for (prefix, first_of_each, names), (rows, its) in later.items():
+            for name, column in zip(names, zip(*rows)):
+                if first_of_each:
+                    if not all(type(v) is list and v for v in column):
+                        for v in column:  # raises, naming the entry
+                            first_values({name: v})
+                    column = [v[0] for v in column]
+                self._file_column(prefix + name, list(column), its)
+
+    def _file_column(self, key: str, column: list[Any], its: list[Any]) -> None:
+        """Append ``column`` (values of ``key`` logged at iterations ``its``) to its buffer."""
         buffer = self._log_scalars.get(key)
         if buffer is None:
             buffer = self._adopt(key, HistoryBuffer())
         self._resumed_keys[key] = True
-        if all(type(v) is torch.Tensor and v.numel() == 1 for v in column):  # detached losses
-            numbers = to_python(column)
-        elif all(type(v) is float for v in column):  # lr, timings
-            numbers = column
-        else:  # anything else, value by value (validated, in order)
-            its = [it for p, values, _, it in records if p == prefix and name in values]
+        numbers = _numbers(column)
+        if numbers is None:  # anything else, value by value (validated, in order)
             for value, it in zip(column, its):
                 buffer.update(value, 1, key, it)
             return
         buffer.extend(numbers)
         if "loss" in key and not all(map(math.isfinite, numbers)):
             i = next(i for i, v in enumerate(numbers) if not math.isfinite(v))
-            its = [it for p, values, _, it in records if p == prefix and name in values]
             raise non_finite_loss(key, numbers[i], its[i])
 
     def update_scalars(self, log_dict: Mapping[str, Any], resumed: bool = True) -> None:
@@ -254,7 +278,7 @@ def first_values(values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: value[0] for name, value in values.items()}
 
 
-def mean_over_ranks(values: Mapping[str, float]) -> OrderedDict[str, float]:
+def mean_over_ranks(values: Mapping[str, float]) -> Mapping[str, float]:
     """``values`` averaged across ranks (each key over the ranks that logged it); the log interval's
     one collective, so that nothing on the per-iteration path talks to other ranks.
 
@@ -264,7 +288,7 @@ def mean_over_ranks(values: Mapping[str, float]) -> OrderedDict[str, float]:
     from kiln.dist import all_gather_object, is_distributed
 
     if not is_distributed():
-        return OrderedDict(values)
+        return values  # type: ignore[return-value]  # the caller's fresh dict, as it is
     gathered = all_gather_object(dict(values))
     return OrderedDict((key, sum(g[key] for g in gathered if key in g) / sum(key in g for g in gathered))
                        for key in values)

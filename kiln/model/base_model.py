@@ -45,16 +45,12 @@ __all__ = ["BaseModel"]
 def _reduce_value(name: str, value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value if value.dim() == 0 else value.mean()  # a scalar needs no extra kernel
-    if isinstance(value, list) and all(isinstance(v, torch.Tensor) for v in value):
-        total: Any = 0
-        for v in value:
+    if isinstance(value, list) and value and all(isinstance(v, torch.Tensor) for v in value):
+        total = value[0].mean()
+        for v in value[1:]:
             total = total + v.mean()
         return total
-    raise TypeError(f"losses[{name!r}] is not a tensor or list of tensors, but a {type(value).__name__}")
-
-
-def _detach(value: Any) -> Any:
-    return value.detach() if isinstance(value, torch.Tensor) else value
+    raise TypeError(f"losses[{name!r}] is not a tensor or a non-empty list of tensors, but a {type(value).__name__}")
 
 
 class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
@@ -118,16 +114,14 @@ class BaseModel(_TracksDevice, BaseModule, metaclass=ABCMeta):
         loss: Any = None
         for name, value in losses.items():
             if type(value) is not torch.Tensor or value.dim() != 0:  # a 0-d tensor is taken as is
-                value = _reduce_value(name, value)
+                value = _reduce_value(name, value)  # a tensor from here on
             if "loss" in name:  # substring match: loss_cls, aux_loss, ... all count
                 loss = value if loss is None else loss + value
             # a user key named 'loss' replaces the logged total, keeping position 0 (MMEngine)
-            log_vars[name] = _detach(value)
+            log_vars[name] = value.detach()
         if loss is None:
-            loss = 0
-        if "loss" not in losses:
-            log_vars["loss"] = _detach(loss)
-        if not isinstance(loss, torch.Tensor):
             raise ValueError(f"{type(self).__name__}: none of the losses has 'loss' in its name "
                              f"(got keys {list(losses)}), so there is nothing to backpropagate")
+        if "loss" not in losses:
+            log_vars["loss"] = loss.detach()
         return loss, log_vars

@@ -48,12 +48,17 @@ def cast_data(data: Any, device: torch.device, non_blocking: bool = False) -> An
         return data.to(device, non_blocking=non_blocking and device.type != "cpu")
     if data is None or isinstance(data, (str, bytes, int, float, bool)):
         return data
-    if type(data) is dict:  # the usual batches: skip the abstract-class checks below
-        return {k: cast_data(v, device, non_blocking) for k, v in data.items()}
+    # The usual batches: a dict, list or tuple of tensors already on ``device`` (CPU training, or
+    # a loader that pins and moves) cost no recursive call per item; abstract-class checks below.
+    if type(data) is dict:
+        return {k: v if type(v) is torch.Tensor and v.device == device else cast_data(v, device, non_blocking)
+                for k, v in data.items()}
     if type(data) is list:
-        return [cast_data(x, device, non_blocking) for x in data]
+        return [x if type(x) is torch.Tensor and x.device == device else cast_data(x, device, non_blocking)
+                for x in data]
     if type(data) is tuple:  # (inputs, targets) batches; a namedtuple is a subclass, handled below
-        return tuple(cast_data(x, device, non_blocking) for x in data)
+        return tuple([x if type(x) is torch.Tensor and x.device == device else cast_data(x, device, non_blocking)
+                      for x in data])
     if isinstance(data, Mapping):
         return _cast_mapping(data, device, non_blocking)
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple: rebuild positionally

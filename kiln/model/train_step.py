@@ -49,8 +49,9 @@ def train_step(model: nn.Module, data: Any, optim_wrapper: Any, wrapper: nn.Modu
     """
     through = model if wrapper is None else wrapper
     with optim_wrapper.optim_context(through):
-        data = model.data_preprocessor(data, True)
-        losses = check_losses(run_forward(through, data, "loss"), model)
+        losses = run_forward(through, model.data_preprocessor(data, True), "loss")
+    if type(losses) is not dict:  # the usual return needs no check call
+        check_losses(losses, model)
     loss, log_vars = model.parse_losses(losses)
     if detect_anomalous_params:
         from kiln.model.anomaly import detect_anomalous_params as detect

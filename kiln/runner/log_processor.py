@@ -69,6 +69,7 @@ class LogProcessor:
         self.log_with_hierarchy = log_with_hierarchy
         self.mean_pattern = re.compile(mean_pattern)
         self._names: dict[str, dict[str, Any]] = {}  # prefix -> {key: _name_entry(key, prefix)}
+        self._cuda: bool | None = None  # CUDA memory in the lines: learnt at the first one
         self._check_custom_cfg()
 
     def _check_custom_cfg(self) -> None:
@@ -194,27 +195,28 @@ class LogProcessor:
         """The line (and visualizer dict) after ``batch_idx`` of a train/val/test epoch."""
         if mode not in ("train", "val", "test"):
             raise ValueError(f"mode must be 'train', 'val' or 'test', but got {mode!r}")
-        scalars = self._collect_scalars(runner, mode, batch_idx, self.custom_cfg)
-        tag: dict[str, Any] = OrderedDict(scalars)
+        tag = self._collect_scalars(runner, mode, batch_idx, self.custom_cfg)  # a fresh dict
         prefix = f"{mode}/" if self.log_with_hierarchy else ""
-        line = self._iter_header(runner, batch_idx, mode, tag)
-        if mode == "train":
-            tag["iter"] = runner.iter + 1
-        shown: OrderedDict[str, Any] = OrderedDict()
+        shown: dict[str, Any] = {}
         lrs = []
-        for k, v in scalars.items():  # lr values first (scientific notation), then the rest
+        for k, v in tag.items():  # lr values first (scientific notation), then the rest
             k = _strip(k, prefix) if prefix else k
             if k.endswith("lr"):
                 lrs.append(f"{k}: {v:.{self.num_digits}e}")
             else:
                 shown[k] = v
+        line = self._iter_header(runner, batch_idx, mode, tag)
+        if mode == "train":
+            tag["iter"] = runner.iter + 1
         line += " ".join(lrs) + "  "
         eta = runner.message_hub.get_info("eta")
-        if all(k in shown for k in _TIME_KEYS) and eta is not None:
-            line += f"eta: {datetime.timedelta(seconds=int(eta))}  "
-            line += f"time: {shown.pop('time'):.{self.num_digits}f}  "
-            line += f"data_time: {shown.pop('data_time'):.{self.num_digits}f}  "
-        if torch.cuda.is_available():
+        if eta is not None and "time" in shown and "data_time" in shown:
+            digits = self.num_digits
+            line += (f"eta: {datetime.timedelta(seconds=int(eta))}  time: {shown.pop('time'):.{digits}f}  "
+                     f"data_time: {shown.pop('data_time'):.{digits}f}  ")
+        if self._cuda is None:  # asked once (torch reads the environment at each call)
+            self._cuda = torch.cuda.is_available()
+        if self._cuda:
             memory = self._max_memory(runner)
             line += f"memory: {memory}  "
             tag["memory"] = memory

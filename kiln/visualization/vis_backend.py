@@ -126,7 +126,7 @@ class LocalVisBackend(BaseVisBackend):
     """JSON lines in ``save_dir/scalars.json`` (and ``file_path`` if given), config in ``config.py``,
     images as PNG files in ``save_dir/vis_image``.
 
-    Lines are buffered and flushed at most once per ``FLUSH_SECONDS``, at :meth:`flush` and at
+    Records are buffered and written at most once per ``FLUSH_SECONDS``, at :meth:`flush` and at
     :meth:`close`.
 
     Args:
@@ -146,6 +146,7 @@ class LocalVisBackend(BaseVisBackend):
         self._config_save_file = config_save_file
         self._files: dict[str, Any] = {}
         self._targets: dict[str | None, list[Any]] = {}  # file_path -> open files it writes
+        self._records: list[tuple[str | None, dict[str, Any]]] = []  # (file_path, record) not yet written
         self._last_flush = time.monotonic()
 
     def add_config(self, config: Any, **kwargs: Any) -> None:
@@ -161,16 +162,14 @@ class LocalVisBackend(BaseVisBackend):
 
     def add_scalars(self, scalar_dict: dict[str, Any], step: int = 0,
                     file_path: str | None = None, **kwargs: Any) -> None:
-        record = {k: _to_number(v) for k, v in scalar_dict.items()}
+        record = {k: _to_number(v) for k, v in scalar_dict.items()}  # numbers now: values may change
         record.setdefault("step", step)
-        line = json.dumps(record) + "\n"
-        targets = self._targets.get(file_path)
-        if targets is None:  # checked and opened once per file_path, not at every log line
-            targets = self._targets[file_path] = self._open_targets(file_path)
-        for f in targets:
-            f.write(line)
-        # Buffered: a flush (one write syscall per file) at most every FLUSH_SECONDS keeps the
-        # files readable while the run goes on, and a crash loses at most that much.
+        if file_path not in self._targets:  # checked and opened once per file_path, here: errors now
+            self._targets[file_path] = self._open_targets(file_path)
+        # Kept as records and written at a flush (at most every FLUSH_SECONDS, at epoch/run ends,
+        # on close): encoding and writing a batch of lines at once costs a fraction of doing it at
+        # every log line, and a crash loses at most that much, as with a buffered file.
+        self._records.append((file_path, record))
         now = time.monotonic()
         if now - self._last_flush >= self.FLUSH_SECONDS:
             self.flush()
@@ -196,11 +195,17 @@ class LocalVisBackend(BaseVisBackend):
         return [self._files[name] for name in names]
 
     def flush(self) -> None:
-        """Write buffered lines to disk now (the LoggerHook calls it at epoch and run ends)."""
+        """Write the buffered records to disk now (the LoggerHook calls it at epoch and run ends)."""
+        records, self._records = self._records, []
+        for file_path, record in records:
+            line = json.dumps(record) + "\n"
+            for f in self._targets[file_path]:
+                f.write(line)
         for f in self._files.values():
             f.flush()
 
     def close(self) -> None:
+        self.flush()
         for f in self._files.values():
             f.close()
         self._files = {}

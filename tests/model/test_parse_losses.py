@@ -52,10 +52,10 @@ def test_user_key_named_loss_keeps_position_zero(net):
 
 @pytest.mark.parametrize("value, type_name", [
     (1.0, "float"), (None, "NoneType"), ((torch.ones(1),), "tuple"), ({"a": torch.ones(1)}, "dict"),
-    ([torch.ones(1), 2.0], "list"),
+    ([torch.ones(1), 2.0], "list"), ([], "list"),
 ])
 def test_non_tensor_value_names_key_and_type(net, value, type_name):
-    with pytest.raises(TypeError, match=rf"losses\['loss_x'\] is not a tensor or list of tensors, but a {type_name}"):
+    with pytest.raises(TypeError, match=rf"losses\['loss_x'\] is not a tensor or a non-empty list of tensors, but a {type_name}"):
         net.parse_losses({"loss_x": value})
 
 
