@@ -85,16 +85,14 @@ class IterTimerHook(Hook):
     def after_train_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None,
                          outputs: dict | None = None) -> None:
         now = time.perf_counter()
-        iter_time = now - self._t
-        self._t = now
+        iter_time, self._t = now - self._t, now
         self.time_sec_tot += iter_time
         hub = runner.message_hub
         # one record per iteration, filed into the two buffers when the hub is next read
         hub.update_scalars_later({"data_time": self._data_time, "time": iter_time}, "train/")
         it = runner.iter
         max_iters = self._max_iters if self._max_iters is not None else runner.max_iters
-        avg = self.time_sec_tot / (it - self.start_iter + 1)
-        hub.update_info("eta", avg * (max_iters - it - 1))
+        hub.update_info("eta", self.time_sec_tot / (it - self.start_iter + 1) * (max_iters - it - 1))
 
     def after_val_iter(self, runner, batch_idx: int, data_batch: DATA_BATCH = None, outputs=None) -> None:
         self._after_iter(runner, batch_idx, "val")

@@ -203,8 +203,10 @@ class HistoryBuffer:
 
     def mean(self, window_size: int | None = None) -> float:
         """Sum of the last ``window_size`` values over the sum of their counts (MMEngine's mean)."""
-        self._sync()
-        _check_window(window_size)
+        if self._n_pending:  # read at every log line: no calls when nothing awaits conversion
+            self._sync()
+        if type(window_size) is not int or window_size < 0:
+            _check_window(window_size)
         if not self._values:
             raise ValueError("mean() of an empty history: call update() first")
         if not window_size or window_size >= len(self._values):
@@ -214,7 +216,8 @@ class HistoryBuffer:
 
     def current(self) -> float:
         """The latest value."""
-        self._sync()
+        if self._n_pending:
+            self._sync()
         if not self._values:
             raise ValueError("current() of an empty history: call update() first")
         return self._values[-1]
@@ -236,7 +239,8 @@ class HistoryBuffer:
         return method(self, *args, **kwargs)
 
     def __len__(self) -> int:
-        self._sync()
+        if self._n_pending:
+            self._sync()
         return len(self._values)
 
     def state_dict(self) -> dict[str, Any]:

@@ -30,7 +30,8 @@ from typing import Any
 
 from kiln.utils.manager import ManagerMixin
 
-__all__ = ["get_logger", "print_log", "log_line", "log_file_path", "close_log_file", "flush_log_file", "set_display_name", "LOGGER_NAME",
+__all__ = ["get_logger", "print_log", "log_line", "log_file_path", "close_log_file", "flush_log_file",
+           "set_display_name", "LOGGER_NAME",
            "MMLogger"]
 
 LOGGER_NAME = "kiln"
@@ -88,8 +89,8 @@ class _LogFileHandler(logging.FileHandler):
 
     FLUSH_SECONDS = 1.0
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, filename: str, mode: str = "a", encoding: str | None = None) -> None:
+        super().__init__(filename, mode=mode, encoding=encoding)
         self._last_flush = time.monotonic()
 
     def emit(self, record: logging.LogRecord) -> None:

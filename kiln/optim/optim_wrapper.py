@@ -61,6 +61,9 @@ def parse_clip_grad(clip_grad: Mapping[str, Any] | None) -> tuple[str, dict[str,
     return kind, kwargs
 
 
+_NO_CONTEXT = nullcontext()  # reentrant and stateless: one for every call
+
+
 def has_batch_norm(model: nn.Module) -> bool:
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
@@ -228,7 +231,7 @@ class OptimWrapper:
             self._norm_clipper = model
         if not self.should_sync() and hasattr(type(model), "no_sync"):
             return model.no_sync()
-        return nullcontext()  # a plain object, not a generator: this runs every iteration
+        return _NO_CONTEXT  # a plain, reusable object, not a generator: this runs every iteration
 
     @property
     def inner_count(self) -> int:

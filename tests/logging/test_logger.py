@@ -171,3 +171,38 @@ def test_rotating_file_handler_cfg_and_bad_type(tmp_path):
     assert (tmp_path / "rot.log.1").exists()
     with pytest.raises(ValueError, match="file_handler_cfg.type"):
         MMLogger("mm-bad", log_file=tmp_path / "bad.log", file_handler_cfg=dict(type="StreamHandler"))
+
+
+def test_log_file_is_written_in_batches_but_warnings_and_flushes_reach_it_at_once(tmp_path, monkeypatch):
+    from kiln.logging import logger as logger_module
+    from kiln.logging.logger import flush_log_file
+
+    path = tmp_path / "run.log"
+    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 3600.0)
+    try:
+        get_logger(log_file=path)
+        print_log("info one", logger="current")
+        assert "info one" not in path.read_text()  # buffered (at most FLUSH_SECONDS late)
+        flush_log_file()  # the LoggerHook's epoch/run end
+        assert "info one" in path.read_text()
+        print_log("info two", logger="current")
+        print_log("careful", logger="current", level=logging.WARNING)
+        text = path.read_text()
+        assert "info two" in text and "careful" in text  # a warning flushes what came before it
+        print_log("info three", logger="current")
+    finally:
+        close_log_file()
+    assert "info three" in path.read_text()  # closing flushes
+
+
+def test_log_file_flushes_every_record_after_flush_seconds(tmp_path, monkeypatch):
+    from kiln.logging import logger as logger_module
+
+    path = tmp_path / "run.log"
+    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 0.0)
+    try:
+        get_logger(log_file=path)
+        print_log("at once", logger="current")
+        assert "at once" in path.read_text()
+    finally:
+        close_log_file()

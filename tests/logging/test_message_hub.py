@@ -185,3 +185,22 @@ def test_mixed_values_for_later_fall_back_to_one_update_each():
     with pytest.raises(TypeError, match="get_lr"):
         hub.update_scalars_later({"lr": 0.1}, "train/", first_of_each=True)
         hub.flush()
+
+
+def test_a_key_logged_later_in_two_layouts_keeps_its_order():
+    hub = MessageHub("later-layouts")
+    hub.update_scalars_later({"loss": torch.tensor(1.0)}, "train/")
+    hub.update_scalars_later({"loss": torch.tensor(2.0), "aux": torch.tensor(7.0)}, "train/")  # a new layout
+    hub.update_scalars_later({"loss": torch.tensor(3.0)}, "train/")
+    hub.update_scalars_later({"loss": 4.0}, "val/")  # another prefix: its own key
+    assert hub.get_scalar("train/loss").data[0].tolist() == [1.0, 2.0, 3.0]
+    assert hub.get_scalar("train/aux").data[0].tolist() == [7.0]
+    assert hub.get_scalar("val/loss").current() == 4.0
+
+
+def test_tensors_logged_later_with_several_elements_are_refused_by_key():
+    hub = MessageHub("later-shapes")
+    hub.update_scalars_later({"loss": torch.tensor(1.0)}, "train/")
+    hub.update_scalars_later({"loss": torch.ones(2)}, "train/")  # cannot be stacked into one column
+    with pytest.raises(ValueError, match="train/loss: a logged tensor must hold one element"):
+        hub.flush()

@@ -163,6 +163,7 @@ def dump_report(report: InitReport) -> None:
     file; otherwise the full table into the log file and one summary line on the console."""
     from kiln.dist import get_rank
     from kiln.logging import get_logger, log_file_path
+    from kiln.logging.logger import flush_log_file
 
     if get_rank() != 0:
         return
@@ -180,7 +181,7 @@ def dump_report(report: InitReport) -> None:
                 if handler.stream is None:
                     handler.stream = handler._open()
                 handler.stream.write(text)
-                handler.flush()
             finally:
                 handler.release()
+    flush_log_file()  # the table is on disk when the console line pointing at it appears
     logger.info(f"{report.summary()} (per-parameter table in {path})")
