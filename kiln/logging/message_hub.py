@@ -50,18 +50,23 @@ def _plain(value: Any) -> tuple[bool, Any]:
 
 
 def _numbers(column: list[Any]) -> list[float | int] | None:
-    """Python numbers of a column of one-element tensors (one ``stack``: a single kernel, and on
-    an accelerator the log interval's one device→host copy of the key) or of floats; None for
-    anything else (mixed types, devices or shapes), which the caller files value by value."""
+    """Python numbers of a column of one-element tensors or of floats; None for anything else
+    (mixed types, devices or shapes), which the caller files value by value.
+
+    CPU tensors are read one by one (nothing to wait for; cheaper than a stack kernel); on an
+    accelerator one ``stack`` makes it the log interval's one device→host copy of the key.
+    """
     first = column[0]
     if type(first) is torch.Tensor:
+        if first.dtype == torch.bool:
+            return None
         try:
+            if first.is_cpu:
+                return [t.item() for t in column]
             stacked = torch.stack(column)
-        except (RuntimeError, TypeError):
+        except (RuntimeError, TypeError, AttributeError):
             return None
-        if stacked.dim() != 1 or stacked.dtype == torch.bool:
-            return None
-        return stacked.tolist()  # deliberate device→host sync of the logging path
+        return stacked.tolist() if stacked.dim() == 1 else None  # deliberate device→host sync
     if type(first) is float and all(type(v) is float for v in column):  # lr, timings
         return column
     return None
