@@ -14,8 +14,10 @@ median hand-loop time; ``paired`` the median of each run's ratio to the hand loo
 On a shared VM both move by several percent between invocations: quote several.
 
 ``--breakdown`` adds kiln runs with one default hook removed (``-logger``: the row's saving is
-the LoggerHook's cost) and with none (``loop+step``: what the loop, ``train_step`` and the optim
-wrapper add over the hand loop). Single rows are noisy (a few µs); use ``--runs 11`` or more.
+the LoggerHook's cost), with none (``loop+step``: what the loop, ``train_step`` and the optim
+wrapper add over the hand loop) and with none and the hand loop's body as the model's
+``train_step`` (``loop only``: the Runner's loop and hook dispatch alone). Single rows are noisy
+(a few µs); use ``--runs 11`` or more.
 
 With ``--framework mmengine`` / ``lightning`` (run from a venv that has them, with
 ``PYTHONPATH`` pointing at kiln) it also times those frameworks on the same work.
@@ -43,9 +45,16 @@ def _device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
-def _sync() -> None:
-    if torch.cuda.is_available():  # deliberate: a timestamp must include queued GPU work
-        torch.cuda.synchronize()
+_DEVICE = _device()
+
+
+def _no_sync() -> None:
+    """The CPU has no queued work to wait for."""
+
+
+# deliberate on a GPU: a timestamp must include queued work (resolved once: the interleaved
+# measurement calls it twice per iteration, and its own cost must not count for either side)
+_sync = torch.cuda.synchronize if torch.cuda.is_available() else _no_sync
 
 
 def _data(iters: int) -> TensorDataset:
@@ -86,8 +95,13 @@ def hand_loop(dataset: TensorDataset, iters: int) -> tuple[float, float]:
     return t_first - start, (t_end - t_warm) / (iters - WARMUP)
 
 
-def _engine(package: str):
-    """``(Hook, Runner, MLP)`` of ``package`` ('kiln' or 'mmengine': the same API)."""
+def _engine(package: str, raw_step: bool = False):
+    """``(Hook, Runner, MLP)`` of ``package`` ('kiln' or 'mmengine': the same API).
+
+    ``raw_step``: the model's ``train_step`` is the hand loop's body (no data preprocessor, loss
+    parsing or optim wrapper), so a run without default hooks times the Runner's loop and hook
+    dispatch alone.
+    """
     import importlib
 
     Hook = importlib.import_module(f"{package}.hooks").Hook
@@ -98,12 +112,26 @@ def _engine(package: str):
         def __init__(self):
             super().__init__()
             self.net = _mlp()
+            self.steps = 0
 
         def forward(self, x, y, mode="tensor"):
             out = self.net(x)
             return {"loss": F.cross_entropy(out, y)} if mode == "loss" else out
 
-    return Hook, Runner, MLP
+    class RawStepMLP(MLP):
+        def train_step(self, data, optim_wrapper):
+            x, y = data
+            x, y = x.to(_DEVICE), y.to(_DEVICE)
+            loss = F.cross_entropy(self.net(x), y)
+            loss.backward()
+            optim_wrapper.optimizer.step()
+            optim_wrapper.optimizer.zero_grad()
+            self.steps += 1
+            if self.steps % 10 == 0:
+                loss.item()  # as the hand loop
+            return {}
+
+    return Hook, Runner, RawStepMLP if raw_step else MLP
 
 
 class HandSteps:
@@ -130,7 +158,7 @@ class HandSteps:
 
 
 def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str,
-                default_hooks: dict | None = None) -> tuple[float, float]:
+                default_hooks: dict | None = None, raw_step: bool = False) -> tuple[float, float]:
     """``(engine, hand)`` steady-state seconds per iteration, timed iteration by iteration in turn.
 
     After each engine iteration (a LOWEST-priority hook, the last thing it runs) one hand-loop
@@ -139,24 +167,20 @@ def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str,
     state within a few milliseconds, so a machine that changes speed over seconds cannot favour
     either; each still runs its own code between its own torch steps.
     """
-    Hook, Runner, MLP = _engine(package)
+    Hook, Runner, MLP = _engine(package, raw_step)
     hand = HandSteps(dataset)
-    times: dict[str, float] = {"engine": 0.0, "hand": 0.0}
+    stamps: list[tuple[float, float]] = []  # (start, end) of each hand iteration
 
     class Interleave(Hook):
         priority = "LOWEST"
-        last = None
 
         def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            # as little as possible here: what runs outside the two stamps counts for the engine
             _sync()
             t0 = time.perf_counter()
             hand.step()
             _sync()
-            t1 = time.perf_counter()
-            if runner.iter >= WARMUP:
-                times["engine"] += t0 - self.last
-                times["hand"] += t1 - t0
-            self.last = t1
+            stamps.append((t0, time.perf_counter()))
 
     runner = Runner(
         model=MLP(), work_dir=work_dir, train_dataloader=DataLoader(dataset, batch_size=64),
@@ -164,15 +188,17 @@ def interleaved(package: str, dataset: TensorDataset, iters: int, work_dir: str,
         train_cfg=dict(by_epoch=True, max_epochs=1), custom_hooks=[Interleave()], randomness=dict(seed=0),
         default_hooks=default_hooks)
     runner.train()
-    steady = iters - WARMUP
-    return times["engine"] / steady, times["hand"] / steady
+    steady = stamps[WARMUP - 1:]  # engine iteration i: end of hand iteration i-1 to start of hand i
+    engine = sum(start - prev_end for (_, prev_end), (start, _) in zip(steady, steady[1:]))
+    hand_time = sum(end - start for start, end in steady[1:])
+    return engine / (len(steady) - 1), hand_time / (len(steady) - 1)
 
 
 # -- kiln and MMEngine (same API, so one function runs both) -------------------------------------
 def engine_runner(package: str, dataset: TensorDataset, iters: int, work_dir: str,
-                  default_hooks: dict | None = None) -> tuple[float, float]:
+                  default_hooks: dict | None = None, raw_step: bool = False) -> tuple[float, float]:
     """Time ``Runner.train()`` of ``package`` ('kiln' or 'mmengine') on the benchmark's work."""
-    Hook, Runner, MLP = _engine(package)
+    Hook, Runner, MLP = _engine(package, raw_step)
 
     stamps: dict[str, float] = {}
 
@@ -204,8 +230,8 @@ def engine_runner(package: str, dataset: TensorDataset, iters: int, work_dir: st
 
 
 def kiln_runner(dataset: TensorDataset, iters: int, work_dir: str,
-                default_hooks: dict | None = None) -> tuple[float, float]:
-    return engine_runner("kiln", dataset, iters, work_dir, default_hooks)
+                default_hooks: dict | None = None, raw_step: bool = False) -> tuple[float, float]:
+    return engine_runner("kiln", dataset, iters, work_dir, default_hooks, raw_step)
 
 
 def mmengine_runner(dataset: TensorDataset, iters: int, work_dir: str) -> tuple[float, float]:
@@ -259,10 +285,14 @@ FRAMEWORKS = {"kiln": kiln_runner, "mmengine": mmengine_runner, "lightning": lig
 _DEFAULT_HOOK_NAMES = ("runtime_info", "timer", "logger", "param_scheduler", "checkpoint", "sampler_seed")
 BREAKDOWN = {f"-{name}": {name: None} for name in _DEFAULT_HOOK_NAMES}
 BREAKDOWN["loop+step"] = {name: None for name in _DEFAULT_HOOK_NAMES}
+# ... and with the hand loop's body as train_step: the Runner's loop and hook dispatch alone
+BREAKDOWN["loop only"] = {name: None for name in _DEFAULT_HOOK_NAMES}
+RAW_STEP = {"loop only"}
 
 
 def _breakdown_runner(name: str):
-    return lambda dataset, iters, work_dir: kiln_runner(dataset, iters, work_dir, dict(BREAKDOWN[name]))
+    return lambda dataset, iters, work_dir: kiln_runner(dataset, iters, work_dir, dict(BREAKDOWN[name]),
+                                                        name in RAW_STEP)
 
 
 def _importable(name: str) -> bool:
@@ -323,8 +353,8 @@ def main() -> None:
                 torch.manual_seed(0)
                 sink = io.StringIO()
                 with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-                    result = interleaved(package, dataset, args.iters, f"{tmp}/inter_{len(part)}_{run}",
-                                         dict(BREAKDOWN[part]) if part else None)
+                    result = interleaved(package, dataset, args.iters, f"{tmp}/inter_{part.replace(' ', '_')}_{run}",
+                                         dict(BREAKDOWN[part]) if part else None, part in RAW_STEP)
                 if run > 0:
                     inter[name].append(result)
 
