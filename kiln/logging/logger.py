@@ -25,9 +25,9 @@ import logging
 import logging.handlers
 import os
 import sys
-import time
 from typing import Any
 
+from kiln.utils.delayed_flush import DelayedFlush
 from kiln.utils.manager import ManagerMixin
 
 __all__ = ["get_logger", "print_log", "log_line", "log_file_path", "close_log_file", "flush_log_file",
@@ -79,35 +79,35 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 class _LogFileHandler(logging.FileHandler):
-    """The run's log file, flushed to disk at most once per ``FLUSH_SECONDS``.
+    """The run's log file, written in batches and never more than ``FLUSH_SECONDS`` late.
 
     A write system call per record (``FileHandler`` flushes each one) was the largest single cost
-    of a train log line. Records of level WARNING and above, :meth:`close` (the Runner closes the
-    file after a run, ``logging.shutdown`` at exit) flush at once; a killed process loses at
-    most the last ``FLUSH_SECONDS`` of INFO lines, as with any buffered file.
+    of a train log line. Here the first record after a flush schedules one (kiln.utils.delayed_flush:
+    a daemon timer), records of level WARNING and above flush at once, and so do epoch and run ends
+    (LoggerHook), :meth:`close` and ``logging.shutdown`` at exit. A killed process loses at most
+    the last ``FLUSH_SECONDS`` of INFO lines, as with any buffered file.
     """
 
     FLUSH_SECONDS = 1.0
 
     def __init__(self, filename: str, mode: str = "a", encoding: str | None = None) -> None:
         super().__init__(filename, mode=mode, encoding=encoding)
-        self._last_flush = time.monotonic()
+        self._delayed = DelayedFlush(self.flush_now, self.FLUSH_SECONDS)
 
     def emit(self, record: logging.LogRecord) -> None:
-        super().emit(record)  # StreamHandler.emit ends with self.flush(): the throttled one
+        super().emit(record)  # StreamHandler.emit ends with self.flush(): the delayed one
         if record.levelno >= logging.WARNING:
             self.flush_now()
 
     def flush(self) -> None:
-        now = time.monotonic()
-        if now - self._last_flush >= self.FLUSH_SECONDS:
-            self.flush_now()
+        self._delayed.pending()
 
     def flush_now(self) -> None:
-        self._last_flush = time.monotonic()
+        """Write the buffered lines now (takes the handler's lock: safe from the timer's thread)."""
         super().flush()
 
     def close(self) -> None:
+        self._delayed.cancel()
         self.flush_now()
         super().close()
 

@@ -14,12 +14,13 @@ import json
 import numbers
 import os
 import pprint
-import time
+import threading
 from typing import Any
 
 import numpy as np
 
 from kiln.registry import VISBACKENDS
+from kiln.utils.delayed_flush import DelayedFlush
 
 __all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend", "to_hwc_uint8"]
 
@@ -126,8 +127,8 @@ class LocalVisBackend(BaseVisBackend):
     """JSON lines in ``save_dir/scalars.json`` (and ``file_path`` if given), config in ``config.py``,
     images as PNG files in ``save_dir/vis_image``.
 
-    Records are buffered and written at most once per ``FLUSH_SECONDS``, at :meth:`flush` and at
-    :meth:`close`.
+    Records are buffered and written at most ``FLUSH_SECONDS`` after the first unwritten one (a
+    daemon timer, :class:`~kiln.utils.delayed_flush.DelayedFlush`), at :meth:`flush` and at :meth:`close`.
 
     Args:
         save_dir: Directory of the files.
@@ -147,7 +148,8 @@ class LocalVisBackend(BaseVisBackend):
         self._files: dict[str, Any] = {}
         self._targets: dict[str | None, list[Any]] = {}  # file_path -> open files it writes
         self._records: list[tuple[str | None, dict[str, Any]]] = []  # (file_path, record) not yet written
-        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+        self._delayed = DelayedFlush(self.flush, self.FLUSH_SECONDS)
 
     def add_config(self, config: Any, **kwargs: Any) -> None:
         path = os.path.join(self._ensure_dir(), self._config_save_file)
@@ -164,16 +166,14 @@ class LocalVisBackend(BaseVisBackend):
                     file_path: str | None = None, **kwargs: Any) -> None:
         record = {k: _to_number(v) for k, v in scalar_dict.items()}  # numbers now: values may change
         record.setdefault("step", step)
-        if file_path not in self._targets:  # checked and opened once per file_path, here: errors now
-            self._targets[file_path] = self._open_targets(file_path)
-        # Kept as records and written at a flush (at most every FLUSH_SECONDS, at epoch/run ends,
-        # on close): encoding and writing a batch of lines at once costs a fraction of doing it at
-        # every log line, and a crash loses at most that much, as with a buffered file.
-        self._records.append((file_path, record))
-        now = time.monotonic()
-        if now - self._last_flush >= self.FLUSH_SECONDS:
-            self.flush()
-            self._last_flush = now
+        with self._lock:  # the timer's thread may be writing the records out
+            if file_path not in self._targets:  # checked and opened once per file_path, here: errors now
+                self._targets[file_path] = self._open_targets(file_path)
+            # Kept as records, encoded and written at a flush: at most FLUSH_SECONDS after the first
+            # unwritten one (a timer), at epoch/run ends and on close. A batch of lines costs a
+            # fraction of writing each at its log line; a crash loses at most that much.
+            self._records.append((file_path, record))
+        self._delayed.pending()
 
     def add_image(self, name: str, image: Any, step: int = 0, **kwargs: Any) -> None:
         """Save ``<save_dir>/<img_save_dir>/<name>_<step>.png`` (MMEngine's layout)."""
@@ -196,20 +196,23 @@ class LocalVisBackend(BaseVisBackend):
 
     def flush(self) -> None:
         """Write the buffered records to disk now (the LoggerHook calls it at epoch and run ends)."""
-        records, self._records = self._records, []
-        for file_path, record in records:
-            line = json.dumps(record) + "\n"
-            for f in self._targets[file_path]:
-                f.write(line)
-        for f in self._files.values():
-            f.flush()
+        with self._lock:
+            records, self._records = self._records, []
+            for file_path, record in records:
+                line = json.dumps(record) + "\n"
+                for f in self._targets[file_path]:
+                    f.write(line)
+            for f in self._files.values():
+                f.flush()
 
     def close(self) -> None:
+        self._delayed.cancel()
         self.flush()
-        for f in self._files.values():
-            f.close()
-        self._files = {}
-        self._targets = {}
+        with self._lock:
+            for f in self._files.values():
+                f.close()
+            self._files = {}
+            self._targets = {}
 
 
 @VISBACKENDS.register_module()

@@ -206,3 +206,21 @@ def test_log_file_flushes_every_record_after_flush_seconds(tmp_path, monkeypatch
         assert "at once" in path.read_text()
     finally:
         close_log_file()
+
+
+def test_a_lone_log_line_reaches_the_file_without_another_record(tmp_path, monkeypatch):
+    import time
+
+    from kiln.logging import logger as logger_module
+
+    path = tmp_path / "run.log"
+    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 0.05)
+    try:
+        get_logger(log_file=path)
+        print_log("the last line of a slow epoch", logger="current")
+        deadline = time.monotonic() + 30  # liveness bound only; the timer fires after 0.05 s
+        while "slow epoch" not in path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "the last line of a slow epoch" in path.read_text()
+    finally:
+        close_log_file()
