@@ -25,6 +25,9 @@ from kiln.utils.delayed_flush import DelayedFlush
 __all__ = ["BaseVisBackend", "LocalVisBackend", "TensorboardVisBackend", "to_hwc_uint8"]
 
 
+_JSON_LEAVES = frozenset({float, int, str, bool, type(None)})  # encoded by json.dumps, always
+
+
 def _to_number(value: Any) -> Any:
     """Python number from a number, a one-element tensor or numpy value (logging only)."""
     if type(value) in (float, int) or isinstance(value, numbers.Number):
@@ -166,6 +169,8 @@ class LocalVisBackend(BaseVisBackend):
                     file_path: str | None = None, **kwargs: Any) -> None:
         record = {k: _to_number(v) for k, v in scalar_dict.items()}  # numbers now: values may change
         record.setdefault("step", step)
+        if not all(type(v) in _JSON_LEAVES for v in record.values()):
+            json.dumps(record)  # anything else is encoded here, so a bad value fails in this call
         with self._lock:  # the timer's thread may be writing the records out
             if file_path not in self._targets:  # checked and opened once per file_path, here: errors now
                 self._targets[file_path] = self._open_targets(file_path)

@@ -191,3 +191,12 @@ def test_instances_follow_manager_mixin(tmp_path):
     assert Visualizer.get_instance("mixin-h2") is first  # fetching does not make it current
     assert Visualizer.get_current_instance() is later
     assert Visualizer.check_instance_created("mixin-h2") and first.instance_name == "mixin-h2"
+
+
+def test_local_backend_refuses_an_unencodable_value_in_the_call(tmp_path):
+    backend = LocalVisBackend(save_dir=tmp_path)
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        backend.add_scalars({"loss": 1.0, "bad": object()}, step=1)
+    backend.add_scalars({"loss": 1.0, "tags": "a"}, step=2)
+    backend.close()
+    assert [json.loads(line)["step"] for line in (tmp_path / "scalars.json").read_text().splitlines()] == [2]
