@@ -173,54 +173,50 @@ def test_rotating_file_handler_cfg_and_bad_type(tmp_path):
         MMLogger("mm-bad", log_file=tmp_path / "bad.log", file_handler_cfg=dict(type="StreamHandler"))
 
 
-def test_log_file_is_written_in_batches_but_warnings_and_flushes_reach_it_at_once(tmp_path, monkeypatch):
+@pytest.fixture
+def buffered_log(tmp_path, monkeypatch):
+    """``open(flush_seconds)``: the run's log file at ``tmp_path/run.log`` with that flush delay
+    (closed after the test); returns its path."""
     from kiln.logging import logger as logger_module
+
+    def open_log(flush_seconds: float):
+        monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", flush_seconds)
+        get_logger(log_file=tmp_path / "run.log")
+        return tmp_path / "run.log"
+
+    yield open_log
+    close_log_file()
+
+
+def test_log_file_is_written_in_batches_but_warnings_and_flushes_reach_it_at_once(buffered_log):
     from kiln.logging.logger import flush_log_file
 
-    path = tmp_path / "run.log"
-    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 3600.0)
-    try:
-        get_logger(log_file=path)
-        print_log("info one", logger="current")
-        assert "info one" not in path.read_text()  # buffered (at most FLUSH_SECONDS late)
-        flush_log_file()  # the LoggerHook's epoch/run end
-        assert "info one" in path.read_text()
-        print_log("info two", logger="current")
-        print_log("careful", logger="current", level=logging.WARNING)
-        text = path.read_text()
-        assert "info two" in text and "careful" in text  # a warning flushes what came before it
-        print_log("info three", logger="current")
-    finally:
-        close_log_file()
+    path = buffered_log(3600.0)  # the timer never fires during the test
+    print_log("info one", logger="current")
+    assert "info one" not in path.read_text()  # buffered
+    flush_log_file()  # the LoggerHook's epoch/run end
+    assert "info one" in path.read_text()
+    print_log("info two", logger="current")
+    print_log("careful", logger="current", level=logging.WARNING)
+    text = path.read_text()
+    assert "info two" in text and "careful" in text  # a warning flushes what came before it
+    print_log("info three", logger="current")
+    close_log_file()
     assert "info three" in path.read_text()  # closing flushes
 
 
-def test_log_file_flushes_every_record_after_flush_seconds(tmp_path, monkeypatch):
-    from kiln.logging import logger as logger_module
-
-    path = tmp_path / "run.log"
-    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 0.0)
-    try:
-        get_logger(log_file=path)
-        print_log("at once", logger="current")
-        assert "at once" in path.read_text()
-    finally:
-        close_log_file()
+def test_log_file_flushes_every_record_with_zero_flush_seconds(buffered_log):
+    path = buffered_log(0.0)
+    print_log("at once", logger="current")
+    assert "at once" in path.read_text()
 
 
-def test_a_lone_log_line_reaches_the_file_without_another_record(tmp_path, monkeypatch):
+def test_a_lone_log_line_reaches_the_file_without_another_record(buffered_log):
     import time
 
-    from kiln.logging import logger as logger_module
-
-    path = tmp_path / "run.log"
-    monkeypatch.setattr(logger_module._LogFileHandler, "FLUSH_SECONDS", 0.05)
-    try:
-        get_logger(log_file=path)
-        print_log("the last line of a slow epoch", logger="current")
-        deadline = time.monotonic() + 30  # liveness bound only; the timer fires after 0.05 s
-        while "slow epoch" not in path.read_text() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert "the last line of a slow epoch" in path.read_text()
-    finally:
-        close_log_file()
+    path = buffered_log(0.05)
+    print_log("the last line of a slow epoch", logger="current")
+    deadline = time.monotonic() + 30  # liveness bound only; the timer fires after 0.05 s
+    while "slow epoch" not in path.read_text() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert "the last line of a slow epoch" in path.read_text()
