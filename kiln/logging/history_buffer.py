@@ -73,7 +73,7 @@ def to_python(tensors: list[torch.Tensor]) -> list[float | int]:
     copy (``stack`` → ``tolist``) per (device, dtype) group on an accelerator — the deliberate
     device→host sync of the logging path, once per group per log interval. Integer tensors
     give ints (an integer metric prints as ``n: 12``)."""
-    if all(t.device.type == "cpu" and t.dtype.is_floating_point for t in tensors):  # nothing to wait for
+    if all(t.is_cpu and t.dtype.is_floating_point for t in tensors):  # nothing to wait for
         return [t.item() for t in tensors]
     groups: dict[tuple[torch.device, torch.dtype], list[int]] = {}
     for i, value in enumerate(tensors):

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars, non_finite_loss
+from kiln.logging.history_buffer import HistoryBuffer, _PendingScalars, non_finite_loss, to_python
 from kiln.utils.manager import ManagerMixin
 
 __all__ = ["HistoryBuffer", "MessageHub"]  # HistoryBuffer: its old import path
@@ -50,24 +50,14 @@ def _plain(value: Any) -> tuple[bool, Any]:
 
 
 def _numbers(column: list[Any]) -> list[float | int] | None:
-    """Python numbers of a column of one-element tensors or of floats; None for anything else
-    (mixed types, devices or shapes), which the caller files value by value.
-
-    CPU tensors are read one by one (nothing to wait for; cheaper than a stack kernel); on an
-    accelerator one ``stack`` makes it the log interval's one device→host copy of the key.
-    """
-    first = column[0]
-    if type(first) is torch.Tensor:
-        if first.dtype == torch.bool:
-            return None
-        try:
-            if first.is_cpu:
-                return [t.item() for t in column]
-            stacked = torch.stack(column)
-        except (RuntimeError, TypeError, AttributeError):
-            return None
-        return stacked.tolist() if stacked.dim() == 1 else None  # deliberate device→host sync
-    if type(first) is float and all(type(v) is float for v in column):  # lr, timings
+    """Python numbers of a column of one-element tensors (:func:`to_python`: one read each on the
+    CPU, one ``stack`` per device on an accelerator) or of floats; None for anything else (mixed
+    types or shapes), which the caller files value by value."""
+    if type(column[0]) is torch.Tensor:
+        if all(type(t) is torch.Tensor and t.numel() == 1 for t in column):  # detached losses
+            return to_python(column)
+        return None
+    if all(type(v) is float for v in column):  # lr, timings
         return column
     return None
 

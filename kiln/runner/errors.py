@@ -69,8 +69,7 @@ def log_fatal(runner: Any, exc: BaseException, phase: str) -> None:
                                (type(exc), exc, exc.__traceback__))
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler):
-            handler.handle(record)
-            handler.flush()
+            handler.handle(record)  # an ERROR record: written through at once (StreamHandler.emit)
 
 
 def close_run(runner: Any) -> None:
